@@ -1,0 +1,1 @@
+"""Click subcommands, imported lazily by :mod:`lrh_tflm.cli`."""

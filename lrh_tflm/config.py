@@ -1,0 +1,257 @@
+"""Configuration: frozen dataclasses that flow down as arguments, and the named profiles.
+
+Library code never reads globals, flags or the environment: the CLI picks a
+:class:`Profile`, optionally overrides fields with :func:`dataclasses.replace`, and passes
+the pieces down.  Every field has a docstring-comment saying what it means and its unit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from lrh_tflm.leads import LEADS
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """The built-in synthetic Challenge-format dataset."""
+
+    records: int = 1200
+    """Number of records to generate."""
+    seed: int = 0
+    """Random seed; the same seed gives byte-identical files."""
+    fs: int = 500
+    """Sampling rate of the written records in Hz (the Challenge's usual 500 Hz)."""
+    seconds: float = 10.0
+    """Duration of every record in seconds."""
+    gain: float = 1000.0
+    """ADC gain written to the header, counts per mV."""
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Resampling, band-pass, normalisation and windowing; the firmware applies the same."""
+
+    fs: float = 125.0
+    """Model sampling rate in Hz; every record is resampled to it."""
+    window: int = 1024
+    """Samples per model input window (per lead)."""
+    cache_len: int = 1250
+    """Samples kept per record in the cache (centre crop or zero-pad); training crops windows from it."""
+    band_hz: tuple[float, float] = (0.5, 40.0)
+    """Band-pass corner frequencies in Hz (Butterworth, applied causally as SOS sections)."""
+    filter_order: int = 2
+    """Butterworth order per band edge (band-pass has 2 × order poles, order SOS sections)."""
+    normalise: str = "zscore"
+    """"zscore": per-window, per-lead zero mean and unit variance; "none": millivolts as is."""
+    zscore_eps: float = 1e-3
+    """Added to the per-lead standard deviation (mV) so flat windows do not blow up."""
+    min_fs: float = 50.0
+    """Records sampled below this rate (Hz) cannot be resampled usefully and are skipped."""
+    min_seconds: float = 2.0
+    """Records shorter than this (s) are skipped."""
+    flat_std_mv: float = 0.001
+    """A lead whose standard deviation (mV) is below this is a flat line."""
+    leads: tuple[str, ...] = LEADS
+    """Leads stored in the cache; III, aVR, aVL, aVF are derived from I and II when missing."""
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Which classes a model predicts."""
+
+    space: str = "scored"
+    """"scored": the 2021 Challenge's scored classes (equivalent codes merged);
+    "all": every code seen in the data; "superdiagnostic"/"rhythm" for PTB-XL."""
+    min_count: int = 1
+    """Classes with fewer positive training records than this are dropped."""
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Train/validation/test split."""
+
+    folds: int = 5
+    """Number of multi-label stratified folds for data without official folds."""
+    val_fold: int = 1
+    """Fold used for validation (early stopping, thresholds)."""
+    test_fold: int = 0
+    """Fold held out for the final numbers."""
+    seed: int = 0
+    """Seed of the stratified fold assignment."""
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """1-D SE-ResNet18 (the paper's teacher), built from Conv2D (1×k) layers."""
+
+    width: float = 1.0
+    """Channel multiplier on 64/128/256/512."""
+    stem_kernel: int = 15
+    """Stem convolution width in samples."""
+    kernel: int = 7
+    """Kernel width inside the basic blocks."""
+    blocks: tuple[int, ...] = (2, 2, 2, 2)
+    """Basic blocks per stage."""
+    dropout: float = 0.2
+    """Dropout between the two convolutions of a block."""
+    se_ratio: int = 16
+    """Squeeze-and-excitation reduction ratio."""
+    demographics: bool = True
+    """Concatenate the Dense(5→10) age/sex branch before the classifier."""
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """LRH-Net, the paper-exact student, or its MCU-friendly variant."""
+
+    variant: str = "lrh-net"
+    """"lrh-net" (paper block order ReLU → BN) or "lrh-net-mcu" (conv → BN → ReLU, TFLM-friendly SE)."""
+    width: float = 1.0
+    """Channel multiplier on 16/32/64."""
+    kernel: int = 8
+    """Convolution width in samples."""
+    se_ratio: int = 8
+    """Squeeze-and-excitation reduction ratio."""
+    dense: int = 128
+    """Width of the hidden Dense layer of the head."""
+    demographics: bool = True
+    """Concatenate the Dense(5→10) age/sex branch before the head."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser and schedule for one training stage."""
+
+    epochs: int = 30
+    """Maximum epochs."""
+    batch_size: int = 64
+    """Batch size."""
+    lr: float = 3e-3
+    """Adam learning rate."""
+    lr_drops: tuple[int, ...] = (20, 40)
+    """Epochs at which the learning rate is multiplied by ``lr_factor``."""
+    lr_factor: float = 0.1
+    """Step factor of the schedule."""
+    patience: int = 10
+    """Early stopping patience in epochs on the validation challenge score."""
+    steps_per_epoch: int | None = None
+    """Batches per epoch (``None``: one pass over the training windows)."""
+
+
+@dataclass(frozen=True)
+class KDConfig:
+    """Knowledge distillation."""
+
+    scheme: str = "parallel"
+    """"none", "vanilla", "parallel" or "sequential"."""
+    loss: str = "kl-softmax"
+    """"kl-softmax" (the paper's) or "bce-sigmoid" (per-class soft targets)."""
+    alpha: float = 0.2
+    """Weight of the hard-label loss; 1 − alpha goes to distillation."""
+    temperature: float = 8.0
+    """Softening temperature T."""
+    teacher_weights: tuple[float, float] = (0.7, 0.3)
+    """Weights of (12-lead teacher, reduced-lead teacher)."""
+    t_squared: bool = False
+    """Multiply the distillation loss by T² (Hinton); the paper does not."""
+    assistant_leads: str | None = None
+    """Leads of the reduced-lead teacher/assistant; ``None``: the student's leads."""
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """Quantisation and conversion."""
+
+    mode: str = "qat"
+    """"qat" (quantisation-aware fine-tuning) or "ptq" (post-training only)."""
+    qat_epochs: int = 5
+    """Epochs of quantisation-aware fine-tuning."""
+    qat_lr: float = 3e-4
+    """Learning rate during QAT."""
+    representative_windows: int = 256
+    """Training windows fed to the converter to calibrate int8 ranges."""
+    arena_margin: float = 0.10
+    """Fraction added to the measured TFLM arena for the firmware's arena size."""
+    arena_margin_bytes: int = 1024
+    """Bytes added on top of the fractional margin (alignment, TFLM version drift)."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything a build needs, bundled under one name."""
+
+    name: str
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    data: PreprocessConfig = field(default_factory=PreprocessConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    teacher_train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=3e-4))
+    student_train: TrainConfig = field(default_factory=TrainConfig)
+    kd: KDConfig = field(default_factory=KDConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    hop: int = 256
+    """Firmware hop between successive windows, in samples at the model rate."""
+
+
+def _smoke() -> Profile:
+    return Profile(
+        name="smoke",
+        synth=SynthConfig(records=160, seed=0),
+        data=PreprocessConfig(fs=100.0, window=512, cache_len=1000),
+        teacher=TeacherConfig(width=0.125, blocks=(1, 1, 1, 1)),
+        student=StudentConfig(),
+        teacher_train=TrainConfig(epochs=2, batch_size=32, lr=3e-3, lr_drops=(), patience=2),
+        student_train=TrainConfig(epochs=2, batch_size=32, lr=3e-3, lr_drops=(), patience=2),
+        quant=QuantConfig(qat_epochs=1, representative_windows=32),
+        hop=250,
+    )
+
+
+def _default() -> Profile:
+    return Profile(
+        name="default",
+        synth=SynthConfig(records=1200, seed=0),
+        data=PreprocessConfig(fs=125.0, window=1024, cache_len=1250),
+        teacher=TeacherConfig(width=0.25),
+        student=StudentConfig(),
+        teacher_train=TrainConfig(epochs=12, batch_size=64, lr=3e-3, lr_drops=(8,), patience=6),
+        student_train=TrainConfig(epochs=15, batch_size=64, lr=3e-3, lr_drops=(10,), patience=6),
+        quant=QuantConfig(qat_epochs=3, representative_windows=256),
+        hop=250,
+    )
+
+
+def _paper() -> Profile:
+    return Profile(
+        name="paper",
+        synth=SynthConfig(records=5000, seed=0),
+        data=PreprocessConfig(fs=257.0, window=4096, cache_len=4096),
+        teacher=TeacherConfig(width=1.0),
+        student=StudentConfig(),
+        teacher_train=TrainConfig(epochs=50, batch_size=64, lr=3e-4, lr_drops=(20, 40), patience=15),
+        student_train=TrainConfig(epochs=50, batch_size=64, lr=3e-3, lr_drops=(20, 40), patience=15),
+        kd=KDConfig(scheme="sequential", loss="kl-softmax", alpha=0.2, temperature=8.0,
+                    teacher_weights=(0.7, 0.3)),
+        quant=QuantConfig(qat_epochs=10, representative_windows=512),
+        hop=1024,
+    )
+
+
+PROFILES = {"smoke": _smoke, "default": _default, "paper": _paper}
+
+
+def get_profile(name: str) -> Profile:
+    """Return the named profile (``smoke``, ``default`` or ``paper``)."""
+    try:
+        return PROFILES[name]()
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}") from None
+
+
+__all__ = [
+    "SynthConfig", "PreprocessConfig", "LabelConfig", "SplitConfig", "TeacherConfig",
+    "StudentConfig", "TrainConfig", "KDConfig", "QuantConfig", "Profile", "PROFILES",
+    "get_profile", "replace",
+]
