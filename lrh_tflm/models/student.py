@@ -1,0 +1,104 @@
+"""The students: the paper-exact LRH-Net and its MCU-friendly variant LRH-Net-MCU.
+
+Both share the channel and receptive-field plan of DESIGN §2 (stem Conv(k=8, 16) and three
+residual blocks of 16/32/64 channels, blocks 2 and 3 downsampling by 2, SE(r=8), head
+Dense(128)); they differ only in the order of convolution, normalisation and activation:
+
+* ``lrh-net`` (paper): Conv(bias) → ReLU → BN; the block ends with ReLU → BN.  A BN after a
+  ReLU cannot be folded into the convolution and becomes MUL/ADD in int8.
+* ``lrh-net-mcu``: Conv(no bias) → BN → ReLU everywhere, the pattern tfmot and the TFLite
+  converter fold into a single int8 CONV_2D with fused ReLU.
+"""
+from __future__ import annotations
+
+import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+import tf_keras as keras
+
+from lrh_tflm.config import StudentConfig
+from lrh_tflm.models.blocks import (batch_norm, conv, count_check, head, inputs, scaled,
+                                    squeeze_excite)
+
+layers = keras.layers
+
+#: Channels of the stem and the three residual blocks at width 1, and each block's stride.
+BLOCK_CHANNELS = (16, 32, 64)
+BLOCK_STRIDES = (1, 2, 2)
+VARIANTS = ("lrh-net", "lrh-net-mcu")
+
+
+def _conv_unit(x, filters: int, kernel: int, stride: int, *, mcu: bool, relu: bool,
+               name: str):
+    """Paper: Conv(bias) → [ReLU → BN]; MCU: Conv(no bias) → BN → [ReLU]."""
+    if mcu:
+        x = conv(x, filters, kernel, stride=stride, use_bias=False, name=f"{name}_conv")
+        x = batch_norm(x, f"{name}_bn")
+        return layers.ReLU(name=f"{name}_relu")(x) if relu else x
+    x = conv(x, filters, kernel, stride=stride, use_bias=True, name=f"{name}_conv")
+    if relu:
+        x = layers.ReLU(name=f"{name}_relu")(x)
+        x = batch_norm(x, f"{name}_bn")
+    return x
+
+
+def _residual_block(x, channels: int, stride: int, cfg: StudentConfig, *, mcu: bool,
+                    name: str):
+    """One LRH-Net residual block in the order of the chosen variant."""
+    y = _conv_unit(x, channels, cfg.kernel, stride, mcu=mcu, relu=True, name=f"{name}_c1")
+    y = _conv_unit(y, channels, cfg.kernel, 1, mcu=mcu, relu=False, name=f"{name}_c2")
+    y = squeeze_excite(y, cfg.se_ratio, name=f"{name}_se")
+    shortcut = x
+    if stride != 1 or int(x.shape[-1]) != channels:
+        shortcut = conv(x, channels, 1, stride=stride, use_bias=not mcu, name=f"{name}_down")
+        if mcu:
+            shortcut = batch_norm(shortcut, f"{name}_down_bn")
+    y = layers.Add(name=f"{name}_add")([y, shortcut])
+    y = layers.ReLU(name=f"{name}_out")(y)
+    if not mcu:
+        y = batch_norm(y, f"{name}_out_bn")
+    return y
+
+
+def build_student(cfg: StudentConfig, n_leads: int, window: int, n_classes: int,
+                  name: str = "student") -> keras.Model:
+    """Build LRH-Net (``cfg.variant == "lrh-net"``) or LRH-Net-MCU (``"lrh-net-mcu"``).
+
+    The paper variant at width 1 with 2 leads and 24 classes has 83,236 trainable
+    parameters (83,748 with 6 leads).  The MCU variant drops the convolution biases (BN
+    follows every convolution) and gains BN after the stem and on the shortcuts.
+
+    Parameters
+    ----------
+    cfg
+        Student settings (variant, width multiplier, kernel, SE ratio, head width).
+    n_leads
+        Input leads.
+    window
+        Samples per lead.
+    n_classes
+        Number of output logits.
+    name
+        Keras model name.
+
+    Returns
+    -------
+    keras.Model
+        Inputs ``ecg`` (None, 1, window, n_leads) and ``demo`` (None, 5); output raw logits
+        (None, n_classes).
+    """
+    if cfg.variant not in VARIANTS:
+        raise ValueError(f"unknown student variant {cfg.variant!r}; choose one of "
+                         f"{', '.join(VARIANTS)}")
+    count_check(n_classes)
+    mcu = cfg.variant == "lrh-net-mcu"
+    ecg, demo = inputs(window, n_leads)
+    x = conv(ecg, scaled(BLOCK_CHANNELS[0], cfg.width), cfg.kernel, use_bias=not mcu,
+             name="stem_conv")
+    if mcu:
+        x = batch_norm(x, "stem_bn")
+    x = layers.ReLU(name="stem_relu")(x)
+    for i, (channels, stride) in enumerate(zip(BLOCK_CHANNELS, BLOCK_STRIDES), start=1):
+        x = _residual_block(x, scaled(channels, cfg.width), stride, cfg, mcu=mcu,
+                            name=f"b{i}")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    logits = head(x, demo, n_classes, demographics=cfg.demographics, hidden=cfg.dense)
+    return keras.Model(inputs=[ecg, demo], outputs=logits, name=name)
