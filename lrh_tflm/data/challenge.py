@@ -1,0 +1,480 @@
+"""PhysioNet/CinC Challenge 2020/2021 folders: WFDB headers with ``.mat`` (or ``.dat``) signals.
+
+The header is parsed here rather than by ``wfdb.rdrecord`` because the Challenge files carry
+quirks that wfdb refuses or mis-reads: a date/time after the sample count, a first line naming
+``E00001.mat`` instead of ``E00001``, gains such as ``1000.0(0)/mv``, empty ``Dx`` lines.
+Parsing is plain string work and signals are read with numpy/scipy in one vectorised step,
+so listing and reading stay fast enough for tens of thousands of records.
+
+Physical value = (digital − baseline) / gain.  Following the WFDB header specification the
+baseline is the number in parentheses after the gain; when it is omitted it equals the ADC
+zero (the field after the ADC resolution), which is 0 in every Challenge file.
+
+The low-level pieces (:func:`parse_header`, :func:`read_wfdb_signal`) are shared by the
+PTB-XL and CSV-list readers, so every WFDB record in the project goes through one code path.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+from scipy.io.matlab import MatReadError
+
+from lrh_tflm.data.record import DatasetError, Problem, Record, RecordError, RecordRef
+from lrh_tflm.leads import LeadError, canonical_name
+
+#: Files that hold WFDB/Challenge signal samples; one of these without a header is reported.
+SIGNAL_SUFFIXES: tuple[str, ...] = (".mat", ".dat")
+
+# format[xsamples_per_frame][:skew][+byte_offset], e.g. "16", "16+24", "16x1+24", "212"
+_FORMAT_RE = re.compile(r"^(\d+)(?:x(\d+))?(?::(\d+))?(?:\+(\d+))?$")
+# gain[(baseline)][/units], e.g. "1000/mV", "1000.0(0)/mv", "200", "4880(-12)"
+_GAIN_RE = re.compile(r"^([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)(?:\((-?\d+)\))?(?:/(\S*))?$")
+
+#: Millivolts per physical unit for the voltage units we accept (case-insensitive).
+_MV_PER_UNIT = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nv": 1e-6}
+
+#: numpy dtype and offset of the WFDB formats read natively (sample = raw - offset).
+_SIMPLE_FORMATS: dict[str, tuple[str, int]] = {
+    "16": ("<i2", 0), "61": (">i2", 0), "80": ("u1", 128), "160": ("<u2", 32768),
+    "32": ("<i4", 0),
+}
+_NATIVE_FORMATS = {"16", "61", "80", "160", "32", "212"}
+
+_SEX = {"m": "M", "male": "M", "f": "F", "female": "F"}
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """One signal line of a WFDB header."""
+
+    file: str
+    """Signal file name, relative to the header's folder."""
+    fmt: str
+    """WFDB storage format (``"16"``, ``"212"``, …)."""
+    samples_per_frame: int
+    skew: int
+    byte_offset: int
+    gain: float
+    """ADC units per physical unit."""
+    baseline: int
+    """ADC value of 0 physical units."""
+    mv_per_unit: float
+    """Millivolts per physical unit (1 for mV, 1e-3 for µV)."""
+    description: str
+    """Lead name as written in the header."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """A parsed WFDB header with the Challenge's comment fields."""
+
+    name: str
+    """Record name from the first line, without a ``.mat``/``.dat`` suffix."""
+    fs: float
+    n_samples: int | None
+    """Samples per signal, or ``None`` when the header omits it."""
+    signals: tuple[SignalSpec, ...]
+    comments: tuple[str, ...]
+    """Comment lines without the leading ``#``, stripped."""
+    age: float | None
+    sex: str | None
+    dx: tuple[str, ...] | None
+    """SNOMED codes of the ``Dx`` line; ``()`` for an empty line, ``None`` without one."""
+
+    @property
+    def leads(self) -> tuple[str, ...]:
+        return tuple(s.description for s in self.signals)
+
+
+def parse_age(text: str | None) -> float | None:
+    """Age in years from a header/CSV field; ``None`` for NaN, Unknown, empty or negative."""
+    if text is None:
+        return None
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        return None
+    return value if np.isfinite(value) and value >= 0 else None
+
+
+def parse_sex(text: str | None) -> str | None:
+    """``"M"``/``"F"`` from Male/Female/male/female/M/F; ``None`` for anything else (Unknown)."""
+    if text is None:
+        return None
+    return _SEX.get(str(text).strip().lower())
+
+
+def split_codes(text: str) -> tuple[str, ...]:
+    """Split a label field on commas, semicolons or whitespace, dropping empty items."""
+    return tuple(c for c in re.split(r"[,;\s]+", text.strip()) if c)
+
+
+def _int(field: str, what: str, record: str) -> int:
+    try:
+        return int(field)
+    except ValueError:
+        raise RecordError(record, f"bad header: {what} {field!r} is not an integer") from None
+
+
+def _parse_signal_line(line: str, index: int, record: str) -> SignalSpec:
+    fields = line.split()
+    if len(fields) < 3:
+        raise RecordError(record, f"bad header: signal line {index + 1} has {len(fields)} field(s), "
+                                  f"needs at least file, format and gain: {line!r}")
+    m = _FORMAT_RE.match(fields[1])
+    if not m:
+        raise RecordError(record, f"bad header: signal {index + 1} format {fields[1]!r} is not a WFDB format")
+    fmt, spf, skew, offset = m.group(1), m.group(2), m.group(3), m.group(4)
+    g = _GAIN_RE.match(fields[2])
+    if not g:
+        raise RecordError(record, f"bad header: signal {index + 1} gain {fields[2]!r} is not a number")
+    gain = float(g.group(1))
+    if not np.isfinite(gain) or gain <= 0:
+        raise RecordError(record, f"bad header: signal {index + 1} has gain {fields[2]!r}; "
+                                  "the gain must be positive")
+    units = (g.group(3) or "mV").strip().lower()
+    if units not in _MV_PER_UNIT:
+        raise RecordError(record, f"signal {index + 1} is in {g.group(3)!r}, not a voltage unit")
+    adc_zero = _int(fields[4], f"signal {index + 1} ADC zero", record) if len(fields) > 4 else 0
+    if len(fields) > 3:
+        _int(fields[3], f"signal {index + 1} ADC resolution", record)
+    baseline = int(g.group(2)) if g.group(2) is not None else adc_zero
+    description = " ".join(fields[8:]) if len(fields) > 8 else ""
+    if not description:
+        raise RecordError(record, f"bad header: signal {index + 1} has no lead name")
+    return SignalSpec(file=fields[0], fmt=fmt, samples_per_frame=int(spf or 1), skew=int(skew or 0),
+                      byte_offset=int(offset or 0), gain=gain, baseline=baseline,
+                      mv_per_unit=_MV_PER_UNIT[units], description=description)
+
+
+def parse_header(text: str, record: str) -> Header:
+    """Parse the text of a WFDB header, tolerating the Challenge's quirks.
+
+    Parameters
+    ----------
+    text
+        Header file contents.
+    record
+        Record name used in error messages.
+
+    Returns
+    -------
+    Header
+
+    Raises
+    ------
+    RecordError
+        Empty or truncated header, unparseable numbers, non-positive rate or gain,
+        non-voltage units, multi-segment records.
+    """
+    lines = [ln.strip() for ln in text.splitlines()]
+    comments = tuple(ln[1:].strip() for ln in lines if ln.startswith("#"))
+    body = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not body:
+        raise RecordError(record, "bad header: no record line (empty or comment-only file)")
+    first = body[0].split()
+    if len(first) < 2:
+        raise RecordError(record, f"bad header: record line {body[0]!r} lacks the number of signals")
+    name = first[0]
+    if "/" in name:
+        raise RecordError(record, "multi-segment WFDB records are not supported")
+    for suffix in SIGNAL_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    n_signals = _int(first[1], "number of signals", record)
+    if n_signals <= 0:
+        raise RecordError(record, f"bad header: {n_signals} signals")
+    if len(first) < 3:
+        raise RecordError(record, "bad header: no sampling frequency on the record line")
+    try:
+        fs = float(first[2].split("/")[0])
+    except ValueError:
+        raise RecordError(record, f"bad header: sampling frequency {first[2]!r} is not a number") from None
+    if not np.isfinite(fs) or fs <= 0:
+        raise RecordError(record, f"bad header: sampling frequency {first[2]} Hz must be positive")
+    n_samples = _int(first[3], "number of samples", record) if len(first) > 3 else None
+    if n_samples is not None and n_samples <= 0:
+        raise RecordError(record, f"bad header: {n_samples} samples per signal")
+    if len(body) - 1 < n_signals:
+        raise RecordError(record, f"truncated header: declares {n_signals} signals but has "
+                                  f"{len(body) - 1} signal line(s)")
+    signals = tuple(_parse_signal_line(body[1 + i], i, record) for i in range(n_signals))
+
+    fields: dict[str, str] = {}
+    for c in comments:
+        key, sep, value = c.partition(":")
+        if sep:
+            fields.setdefault(key.strip().lower(), value.strip())
+    dx = split_codes(fields["dx"]) if "dx" in fields else None
+    return Header(name=name, fs=fs, n_samples=n_samples, signals=signals, comments=comments,
+                  age=parse_age(fields.get("age")), sex=parse_sex(fields.get("sex")), dx=dx)
+
+
+def read_header(path: Path, record: str | None = None) -> Header:
+    """Read and parse a ``.hea`` file; any problem is a :class:`RecordError`."""
+    path = Path(path)
+    record = record or path.stem
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise RecordError(record, f"header {path.name} not found") from None
+    except OSError as err:
+        raise RecordError(record, f"cannot read header {path.name}: {err.strerror or err}") from None
+    return parse_header(text, record)
+
+
+def _read_mat(path: Path, record: str) -> np.ndarray:
+    """The ``val`` matrix of a Challenge ``.mat`` file (signals × samples)."""
+    try:
+        data = scipy.io.loadmat(str(path), variable_names=["val"])
+    # scipy signals a corrupt or truncated MAT file with any of these, depending on where
+    # the damage is; each one means "this file is unreadable".
+    except (MatReadError, ValueError, TypeError, OSError, EOFError, IndexError, KeyError) as err:
+        raise RecordError(record, f"unreadable {path.name}: {err}") from None
+    val = data.get("val")
+    if val is None:
+        raise RecordError(record, f"{path.name} has no variable 'val'")
+    val = np.asarray(val)
+    if val.ndim != 2 or val.dtype.kind not in "iuf":
+        raise RecordError(record, f"{path.name}: 'val' is a {val.dtype} array of shape {val.shape}, "
+                                  "expected a numeric signals × samples matrix")
+    return val
+
+
+def _read_dat(path: Path, specs: list[SignalSpec], n_samples: int | None, record: str) -> np.ndarray:
+    """Samples of the signals stored interleaved in one ``.dat`` file (signals × samples)."""
+    fmt = specs[0].fmt
+    n = len(specs)
+    offset = specs[0].byte_offset
+    try:
+        raw = np.fromfile(path, dtype=np.uint8, offset=offset)
+    except (OSError, ValueError) as err:
+        raise RecordError(record, f"unreadable {path.name}: {err}") from None
+    if fmt == "212":
+        # Two 12-bit two's-complement samples packed into three bytes.
+        usable = raw[: raw.size // 3 * 3].reshape(-1, 3).astype(np.int16)
+        flat = np.empty(usable.shape[0] * 2, dtype=np.int16)
+        flat[0::2] = usable[:, 0] | ((usable[:, 1] & 0x0F) << 8)
+        flat[1::2] = usable[:, 2] | ((usable[:, 1] & 0xF0) << 4)
+        flat[flat > 2047] -= 4096
+    else:
+        dtype, zero = _SIMPLE_FORMATS[fmt]
+        dt = np.dtype(dtype)
+        flat = raw[: raw.size // dt.itemsize * dt.itemsize].view(dt).astype(np.int32) - zero
+    frames = flat.size // n
+    if n_samples is not None:
+        if frames < n_samples:
+            raise RecordError(record, f"short {path.name}: holds {frames} samples per signal, "
+                                      f"header declares {n_samples}")
+        frames = n_samples
+    return flat[: frames * n].reshape(frames, n).T
+
+
+def _read_with_wfdb(hea_path: Path, header: Header, record: str) -> np.ndarray:
+    """Digital samples of an exotic WFDB record (formats, frames, skew we do not parse)."""
+    import wfdb  # only needed for rare formats; keeps the common path import-light
+
+    try:
+        rec = wfdb.rdrecord(str(hea_path.with_suffix("")), physical=False, smooth_frames=True)
+    # wfdb raises assorted built-in exceptions for files it cannot parse.
+    except (ValueError, OSError, IndexError, KeyError, TypeError, AttributeError) as err:
+        raise RecordError(record, f"wfdb could not read the signal: {err}") from None
+    return np.asarray(rec.d_signal).T
+
+
+def read_wfdb_signal(hea_path: Path, header: Header, record: str | None = None) -> np.ndarray:
+    """Read the samples a header describes and convert them to millivolts.
+
+    Parameters
+    ----------
+    hea_path
+        The header file; signal files are resolved relative to its folder.
+    header
+        The parsed header (:func:`read_header`).
+    record
+        Record name for error messages (default: the header's stem).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, signals × samples, millivolts.
+
+    Raises
+    ------
+    RecordError
+        Missing or unreadable signal file, fewer samples or signals than declared,
+        NaN/inf samples.
+    """
+    hea_path = Path(hea_path)
+    record = record or hea_path.stem
+    folder = hea_path.parent
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(header.signals):
+        groups.setdefault(s.file, []).append(i)
+    n_sig = len(header.signals)
+    out: list[np.ndarray | None] = [None] * n_sig
+
+    exotic = any(s.fmt not in _NATIVE_FORMATS or s.samples_per_frame != 1 or s.skew
+                 for s in header.signals if not s.file.lower().endswith(".mat"))
+    if exotic:
+        digital = _read_with_wfdb(hea_path, header, record)
+        for i in range(n_sig):
+            out[i] = digital[i]
+    else:
+        for fname, idx in groups.items():
+            path = folder / fname
+            if not path.is_file():
+                raise RecordError(record, f"missing signal file {fname}")
+            specs = [header.signals[i] for i in idx]
+            if fname.lower().endswith(".mat"):
+                block = _read_mat(path, record)
+                if block.shape[0] != len(idx):
+                    raise RecordError(record, f"{'short ' if block.shape[0] < len(idx) else ''}"
+                                              f"{fname}: holds {block.shape[0]} signal(s), header "
+                                              f"declares {len(idx)}")
+                if header.n_samples is not None and block.shape[1] != header.n_samples:
+                    short = "short " if block.shape[1] < header.n_samples else ""
+                    raise RecordError(record, f"{short}{fname}: holds {block.shape[1]} samples per "
+                                              f"signal, header declares {header.n_samples}")
+            else:
+                block = _read_dat(path, specs, header.n_samples, record)
+            for row, i in enumerate(idx):
+                out[i] = block[row]
+
+    lengths = {a.shape[0] for a in out}
+    if len(lengths) != 1:
+        raise RecordError(record, f"signals have different lengths {sorted(lengths)}")
+    digital = np.stack(out)
+    if digital.dtype.kind == "f" and not np.isfinite(digital).all():
+        bad = np.flatnonzero(~np.isfinite(digital).all(axis=1))
+        raise RecordError(record, "NaN or infinite samples in lead(s) "
+                                  + ", ".join(header.signals[i].description for i in bad))
+    baseline = np.array([s.baseline for s in header.signals], dtype=np.float64)[:, None]
+    scale = np.array([s.mv_per_unit / s.gain for s in header.signals], dtype=np.float64)[:, None]
+    return ((digital - baseline) * scale).astype(np.float32)
+
+
+def canonical_leads(header: Header, record: str) -> tuple[str, ...]:
+    """Canonical lead names of a header's signals; unknown or repeated names are a RecordError."""
+    try:
+        leads = tuple(canonical_name(s.description) for s in header.signals)
+    except LeadError as err:
+        raise RecordError(record, str(err)) from None
+    if len(set(leads)) != len(leads):
+        raise RecordError(record, f"lead names repeat: {', '.join(leads)}")
+    return leads
+
+
+def read_challenge_record(hea_path: Path, *, name: str | None = None, require_labels: bool = True,
+                          labels: tuple[str, ...] | None = None, age: float | None = None,
+                          sex: str | None = None, fold: int | None = None) -> Record:
+    """Read one WFDB/Challenge record into a :class:`Record`.
+
+    Parameters
+    ----------
+    hea_path
+        Path of the ``.hea`` file.
+    name
+        Record name (default: the header file's stem).
+    require_labels
+        Raise when the record has no labels (no or empty ``Dx`` line, or empty ``labels``).
+    labels, age, sex
+        Values from an external list (CSV, database) that override the header's comments;
+        ``None`` keeps the header's value.
+    fold
+        Official fold, stored on the record.
+
+    Raises
+    ------
+    RecordError
+        For every problem with the record; the reason names it.
+    """
+    hea_path = Path(hea_path)
+    record = name or hea_path.stem
+    header = read_header(hea_path, record)
+    leads = canonical_leads(header, record)
+    if labels is None:
+        if header.dx is None and require_labels:
+            raise RecordError(record, "no labels: the header has no Dx line")
+        labels = header.dx or ()
+    if not labels and require_labels:
+        raise RecordError(record, "no labels: the Dx line is empty")
+    signal = read_wfdb_signal(hea_path, header, record)
+    return Record(name=record, signal=signal, fs=header.fs, leads=leads, labels=tuple(labels),
+                  age=header.age if age is None else age, sex=header.sex if sex is None else sex,
+                  path=hea_path, fold=fold)
+
+
+class ChallengeSource:
+    """A folder of PhysioNet/CinC Challenge records, searched recursively.
+
+    Parameters
+    ----------
+    root
+        The folder.
+    require_labels
+        Records without SNOMED codes are errors (default); ``False`` reads them with ``labels=()``.
+    spec
+        The spec string the user gave (for messages); default ``"challenge:ROOT"``.
+
+    Raises
+    ------
+    DatasetError
+        The folder does not exist or contains no ``.hea`` file.
+    """
+
+    kind = "challenge"
+
+    def __init__(self, root: Path, *, require_labels: bool = True, spec: str | None = None):
+        self.root = Path(root)
+        self.spec = spec or f"challenge:{self.root}"
+        self.require_labels = require_labels
+        if not self.root.is_dir():
+            raise DatasetError(f"dataset folder {self.root} does not exist")
+        self._refs, self._problems = self._list()
+        if not self._refs:
+            raise DatasetError(f"no records found in {self.root} (no .hea header files)")
+
+    def _list(self) -> tuple[list[RecordRef], list[Problem]]:
+        headers: dict[str, Path] = {}
+        problems: list[Problem] = []
+        signal_files: list[Path] = []
+        for path in sorted(self.root.rglob("*")):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            suffix = path.suffix.lower()
+            if suffix == ".hea":
+                if path.stem in headers:
+                    problems.append(Problem(path.stem, f"duplicate record name: {path} and "
+                                                       f"{headers[path.stem]}; the first is used"))
+                    continue
+                headers[path.stem] = path
+            elif suffix in SIGNAL_SUFFIXES:
+                signal_files.append(path)
+        header_files = set(headers.values())
+        for path in signal_files:
+            if path.with_suffix(".hea") not in header_files and not path.with_suffix(".hea").is_file():
+                problems.append(Problem(path.stem, f"{path.name} has no header "
+                                                   f"{path.stem}.hea next to it"))
+        refs = [RecordRef(name=n, path=p) for n, p in sorted(headers.items())]
+        return refs, problems
+
+    def refs(self) -> list[RecordRef]:
+        """Every header found, sorted by record name."""
+        return list(self._refs)
+
+    def listing_problems(self) -> list[Problem]:
+        """Signal files without a header and duplicate record names."""
+        return list(self._problems)
+
+    def read(self, ref: RecordRef) -> Record:
+        """Read one record; any problem with it is a :class:`RecordError`."""
+        return read_challenge_record(ref.path, name=ref.name, require_labels=self.require_labels,
+                                     fold=ref.get("fold"))
+
+    def __repr__(self) -> str:
+        return f"ChallengeSource({str(self.root)!r}, records={len(self._refs)})"
