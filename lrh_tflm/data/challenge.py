@@ -234,7 +234,8 @@ def _read_mat(path: Path, record: str) -> np.ndarray:
     # scipy signals a corrupt or truncated MAT file with any of these, depending on where
     # the damage is; each one means "this file is unreadable".
     except (MatReadError, ValueError, TypeError, OSError, EOFError, IndexError, KeyError) as err:
-        raise RecordError(record, f"unreadable {path.name}: {err}") from None
+        # scipy appends advice about whosmat/variable_names after a ";": not for our users.
+        raise RecordError(record, f"unreadable {path.name}: {str(err).split(';')[0]}") from None
     val = data.get("val")
     if val is None:
         raise RecordError(record, f"{path.name} has no variable 'val'")
