@@ -1,0 +1,479 @@
+"""The prepared-data cache: every record read, checked and preprocessed once, then memory-mapped.
+
+Layout of a finished cache folder ``<cache_root>/<kind>-<key>/``::
+
+    x.npy          float32 (N, cache_len, n_leads)  time-major, band-passed mV, zero-padded
+    valid_len.npy  int32   (N,)                     samples of x that are signal, not padding
+    y.npy          bool    (N, C)                   multi-hot labels in ``classes`` order
+    demo.npy       float32 (N, 5)                   demographics vectors (preprocess.demographics_vector)
+    folds.npy      int16   (N,)                     official folds (only where the data has them)
+    names.json     record names, row order
+    manifest.json  spec, key, fs, leads, classes, counts, preprocessing config, version, …
+    problems.json  records that were skipped, and why
+
+The key hashes the source spec, a cheap fingerprint of its listing (names, sizes and
+modification times of the files), the :class:`PreprocessConfig` and the
+:class:`LabelConfig`; any change gives a new folder.  A cache is built in a temporary
+folder and renamed into place only when complete, so a killed run never leaves a half
+cache that a later run would reuse.
+
+Reading and preprocessing run in parallel worker processes (:func:`map_records`); the
+parent writes each result into a preallocated ``np.lib.format.open_memmap``, so the full
+array never has to fit in memory twice.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import math
+import multiprocessing
+import os
+import shutil
+import sys
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from lrh_tflm import __version__
+from lrh_tflm.config import LabelConfig, PreprocessConfig
+from lrh_tflm.data.labels import ClassSpace, all_codes_space, scored_space
+from lrh_tflm.data.preprocess import demographics_vector, fit_length, prepare_signal
+from lrh_tflm.data.record import DatasetError, DataSource, ProblemLog, RecordError, RecordRef
+from lrh_tflm.io import config_hash, read_json, write_json_atomic
+
+#: Bumped whenever the folder layout or the preprocessing code changes meaning.
+CACHE_FORMAT = 1
+#: Upper bound on records per task sent to a worker process.
+_MAX_CHUNK = 64
+#: Rows copied at a time when compacting the signal array.
+_COPY_ROWS = 256
+
+
+# --------------------------------------------------------------------------- parallel reading
+
+_WORKER: dict = {}
+
+
+def _init_worker(source: DataSource, fn: Callable) -> None:
+    # The source and the per-record function are sent once per worker process, not per chunk.
+    _WORKER["source"] = source
+    _WORKER["fn"] = fn
+
+
+def _run_one(source: DataSource, fn: Callable, ref: RecordRef):
+    try:
+        return True, fn(source, ref)
+    except RecordError as err:
+        return False, (err.record, err.reason)
+    except (OSError, ValueError, EOFError) as err:
+        # A reader should turn these into RecordError; if one slips through, the record is
+        # still reported (never a traceback for a broken file) rather than killing the run.
+        return False, (ref.name, f"unreadable: {err}")
+
+
+def _run_chunk(items: Sequence[tuple[int, RecordRef]]) -> list[tuple[int, bool, object]]:
+    source, fn = _WORKER["source"], _WORKER["fn"]
+    return [(i, *_run_one(source, fn, ref)) for i, ref in items]
+
+
+def _mp_context():
+    # fork is fastest, but forking a process that has started TensorFlow's thread pools can
+    # deadlock; once TensorFlow is loaded (e.g. inside `build`), start clean workers instead.
+    method = "spawn" if "tensorflow" in sys.modules else "fork"
+    if method not in multiprocessing.get_all_start_methods():
+        method = "spawn"
+    return multiprocessing.get_context(method)
+
+
+def default_workers() -> int:
+    """Worker processes used when none are given: one per CPU core."""
+    return max(1, os.cpu_count() or 1)
+
+
+def map_records(source: DataSource, refs: Sequence[RecordRef], fn: Callable, *,
+                workers: int | None = None, progress: bool = True,
+                desc: str = "records") -> Iterator[tuple[int, bool, object]]:
+    """Apply ``fn(source, ref)`` to every ref, in parallel worker processes.
+
+    Parameters
+    ----------
+    source
+        The data source (must be picklable when ``workers > 1``).
+    refs
+        Records to process.
+    fn
+        A module-level (picklable) function ``fn(source, ref) -> result``; it raises
+        :class:`RecordError` for a problem with that record.
+    workers
+        Worker processes (``None``: one per core; ``1``: in this process).
+    progress
+        Show a tqdm bar on stderr.
+    desc
+        Label of the bar.
+
+    Yields
+    ------
+    (int, bool, object)
+        ``(index into refs, ok, result)``; when ``ok`` is false, ``result`` is
+        ``(record, reason)``.  Results arrive in completion order.
+    """
+    n = len(refs)
+    workers = default_workers() if workers is None else max(1, int(workers))
+    chunk = max(1, min(_MAX_CHUNK, math.ceil(n / (workers * 4)))) if n else 1
+    items = list(enumerate(refs))
+    bar = tqdm(total=n, desc=desc, unit="rec", disable=not progress, file=sys.stderr,
+               leave=False)
+    try:
+        if workers == 1 or n <= chunk:
+            for i, ref in items:
+                yield (i, *_run_one(source, fn, ref))
+                bar.update(1)
+            return
+        pool = ProcessPoolExecutor(max_workers=min(workers, math.ceil(n / chunk)),
+                                   mp_context=_mp_context(), initializer=_init_worker,
+                                   initargs=(source, fn))
+        try:
+            pending = {pool.submit(_run_chunk, items[s:s + chunk]) for s in range(0, n, chunk)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    results = fut.result()
+                    for res in results:
+                        yield res
+                    bar.update(len(results))
+        finally:
+            # Strict mode (or Ctrl-C) stops consuming early: drop the queued work.
+            pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        bar.close()
+
+
+# --------------------------------------------------------------------------- prepared data
+
+@dataclass(frozen=True, eq=False)
+class PreparedData:
+    """A prepared dataset, as loaded from its cache folder (``x`` is memory-mapped).
+
+    Attributes
+    ----------
+    x
+        float32 ``(N, cache_len, n_leads)``, time-major, band-passed mV, zero-padded at the end.
+    valid_len
+        int32 ``(N,)``: samples of each row that are signal (the rest is padding).
+    y
+        bool ``(N, C)`` multi-hot labels in ``classes`` order.
+    demo
+        float32 ``(N, 5)`` demographics vectors.
+    names
+        Record names in row order.
+    folds
+        int16 ``(N,)`` official folds (PTB-XL ``strat_fold``), or ``None`` when the data has none.
+    classes
+        The label space (classes with too few positives already dropped).
+    pre
+        The preprocessing configuration the cache was built with.
+    path
+        The cache folder.
+    manifest
+        The parsed ``manifest.json``.
+    """
+
+    x: np.ndarray
+    valid_len: np.ndarray
+    y: np.ndarray
+    demo: np.ndarray
+    names: tuple[str, ...]
+    folds: np.ndarray | None
+    classes: ClassSpace
+    pre: PreprocessConfig
+    path: Path
+    manifest: dict
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def leads(self) -> tuple[str, ...]:
+        """Lead names of ``x``'s last axis (canonical order)."""
+        return tuple(self.pre.leads)
+
+
+def preprocess_config_from_dict(d: dict) -> PreprocessConfig:
+    """Rebuild a :class:`PreprocessConfig` from its JSON form (lists back to tuples)."""
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    return PreprocessConfig(**kw)
+
+
+def load_prepared(path: Path) -> PreparedData:
+    """Load a finished cache folder; ``x`` is memory-mapped read-only.
+
+    Raises
+    ------
+    DatasetError
+        If ``path`` is not a complete prepared-data folder.
+    """
+    path = Path(path)
+    needed = ("manifest.json", "x.npy", "valid_len.npy", "y.npy", "demo.npy", "names.json")
+    missing = [f for f in needed if not (path / f).is_file()]
+    if missing:
+        raise DatasetError(f"{path} is not a prepared-data folder (missing {', '.join(missing)})")
+    manifest = read_json(path / "manifest.json")
+    x = np.load(path / "x.npy", mmap_mode="r")
+    folds_path = path / "folds.npy"
+    prepared = PreparedData(
+        x=x,
+        valid_len=np.load(path / "valid_len.npy"),
+        y=np.load(path / "y.npy"),
+        demo=np.load(path / "demo.npy"),
+        names=tuple(read_json(path / "names.json")),
+        folds=np.load(folds_path) if folds_path.is_file() else None,
+        classes=ClassSpace.from_dict(manifest["classes"]),
+        pre=preprocess_config_from_dict(manifest["preprocess"]),
+        path=path,
+        manifest=manifest,
+    )
+    n = len(prepared)
+    if not (len(prepared.valid_len) == len(prepared.y) == len(prepared.demo)
+            == len(prepared.names) == n):
+        raise DatasetError(f"{path}: arrays of different lengths; delete the folder and prepare again")
+    return prepared
+
+
+def listing_fingerprint(refs: Sequence[RecordRef]) -> str:
+    """Cheap hash of a listing: names, paths, metadata, sizes and mtimes of the record files.
+
+    Stats each ref's file and, for WFDB headers, the signal files beside it (``.mat``,
+    ``.dat``); contents are not read, so a listing of 40 000 records hashes in about a second.
+    """
+    h = hashlib.sha256()
+    for ref in refs:
+        path = Path(ref.path)
+        parts = [ref.name, str(path), repr(ref.meta)]
+        candidates = [path]
+        if path.suffix == ".hea":
+            candidates += [path.with_suffix(".mat"), path.with_suffix(".dat")]
+        for p in candidates:
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            parts.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
+        h.update("\x1f".join(parts).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def cache_key(source: DataSource, refs: Sequence[RecordRef], pre: PreprocessConfig,
+              labels: LabelConfig) -> str:
+    """The cache folder key: hash of spec, listing fingerprint and both configs."""
+    return config_hash({"format": CACHE_FORMAT, "spec": source.spec, "kind": source.kind,
+                        "listing": listing_fingerprint(refs), "preprocess": pre,
+                        "labels": labels})
+
+
+@dataclass(frozen=True)
+class _PrepareOne:
+    """Per-record work of :func:`prepare` (a picklable callable for worker processes)."""
+
+    pre: PreprocessConfig
+
+    def __call__(self, source: DataSource, ref: RecordRef):
+        rec = source.read(ref)
+        x, n = fit_length(prepare_signal(rec, self.pre), self.pre.cache_len)
+        return x, n, tuple(rec.labels), demographics_vector(rec.age, rec.sex), rec.fold
+
+
+def _label_space(source: DataSource, cfg: LabelConfig, codes_seen: set[str]) -> ClassSpace:
+    # Sources with their own label vocabulary (PTB-XL) offer ``class_space(name, codes_seen)``.
+    own = getattr(source, "class_space", None)
+    if callable(own):
+        space = own(cfg.space, codes_seen)
+        if space is not None:
+            return space
+    if cfg.space == "scored":
+        return scored_space()
+    if cfg.space == "all":
+        return all_codes_space(codes_seen)
+    raise DatasetError(f"label space {cfg.space!r} is not available for {source.spec} "
+                       f"(use 'scored' or 'all')")
+
+
+def _first_problems(problems: ProblemLog, limit: int = 3) -> str:
+    return "; ".join(str(p) for p in list(problems)[:limit])
+
+
+def prepare(source: DataSource, pre: PreprocessConfig, classes_cfg: LabelConfig,
+            cache_root: Path, *, problems: ProblemLog, workers: int | None = None,
+            progress: bool = True) -> PreparedData:
+    """Read, check and preprocess every record of ``source`` once, into a reusable cache.
+
+    Parameters
+    ----------
+    source
+        Where the records come from (``lrh_tflm.data.sources.open_source``).
+    pre
+        Preprocessing (rate, band-pass, cache length, leads).
+    classes_cfg
+        Label space and the minimum number of positives a class needs to be kept.
+    cache_root
+        Folder holding cache folders; this one goes to ``cache_root / f"{kind}-{key}"``.
+    problems
+        Receives every skipped record (listing and per-record problems); in strict mode the
+        first problem raises :class:`RecordError`.  On reuse, the saved problems are replayed.
+    workers
+        Worker processes (``None``: one per core).
+    progress
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    PreparedData
+        The memory-mapped prepared data.
+
+    Raises
+    ------
+    DatasetError
+        No records, nothing readable, or no record with a label of the chosen space.
+    RecordError
+        In strict mode, for the first problem.
+    """
+    cache_root = Path(cache_root)
+    refs = list(source.refs())
+    key = cache_key(source, refs, pre, classes_cfg)
+    final = cache_root / f"{source.kind}-{key}"
+    if (final / "manifest.json").is_file():
+        if (final / "problems.json").is_file():
+            for p in read_json(final / "problems.json").get("problems", []):
+                problems.add(p["record"], p["reason"])
+        return load_prepared(final)
+
+    problems.extend(source.listing_problems())
+    if not refs:
+        detail = f" ({_first_problems(problems)})" if len(problems) else ""
+        raise DatasetError(f"no records found in {source.spec}{detail}")
+
+    cache_root.mkdir(parents=True, exist_ok=True)
+    tmp = cache_root / f".tmp-{source.kind}-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        _build(source, refs, pre, classes_cfg, key, tmp, problems, workers, progress)
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            # Another process finished the same cache first; theirs is equally good.
+            if not (final / "manifest.json").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return load_prepared(final)
+
+
+def _build(source: DataSource, refs: list[RecordRef], pre: PreprocessConfig,
+           classes_cfg: LabelConfig, key: str, tmp: Path, problems: ProblemLog,
+           workers: int | None, progress: bool) -> None:
+    n, n_leads = len(refs), len(pre.leads)
+    x = np.lib.format.open_memmap(tmp / "x_all.npy", mode="w+", dtype=np.float32,
+                                  shape=(n, pre.cache_len, n_leads))
+    valid = np.zeros(n, dtype=np.int32)
+    demo = np.zeros((n, 5), dtype=np.float32)
+    folds = np.full(n, -1, dtype=np.int16)
+    ok = np.zeros(n, dtype=bool)
+    labels: list[tuple[str, ...]] = [()] * n
+    failed: dict[int, tuple[str, str]] = {}
+
+    for i, good, res in map_records(source, refs, _PrepareOne(pre), workers=workers,
+                                    progress=progress, desc="prepare"):
+        if not good:
+            failed[i] = res
+            problems.add(*res)
+            continue
+        xi, vi, li, di, fi = res
+        x[i] = xi
+        valid[i], labels[i], demo[i], ok[i] = vi, li, di, True
+        if fi is not None:
+            folds[i] = int(fi)
+
+    keep = np.flatnonzero(ok)
+    if keep.size == 0:
+        raise DatasetError(f"no readable records in {source.spec}: {n} skipped, first problems: "
+                           f"{_first_problems(problems)}")
+
+    # Rows of skipped records are removed by copying into a compact array (in blocks).
+    if keep.size < n:
+        xc = np.lib.format.open_memmap(tmp / "x.npy", mode="w+", dtype=np.float32,
+                                       shape=(keep.size, pre.cache_len, n_leads))
+        for s in range(0, keep.size, _COPY_ROWS):
+            xc[s:s + _COPY_ROWS] = x[keep[s:s + _COPY_ROWS]]
+        xc.flush()
+        del xc
+        del x
+        (tmp / "x_all.npy").unlink()
+    else:
+        x.flush()
+        del x
+        os.replace(tmp / "x_all.npy", tmp / "x.npy")
+
+    labels_kept = [labels[i] for i in keep]
+    codes_seen = {c for ls in labels_kept for c in ls}
+    space = _label_space(source, classes_cfg, codes_seen)
+    y_full = np.stack([space.encode(ls) for ls in labels_kept]) if len(space) else \
+        np.zeros((keep.size, 0), dtype=bool)
+    counts = y_full.sum(axis=0)
+    kept_cls = np.flatnonzero(counts >= max(1, classes_cfg.min_count))
+    kept_set = set(kept_cls.tolist())
+    dropped = [{"class": space.classes[j], "abbreviation": space.abbreviations[j],
+                "count": int(counts[j])} for j in range(len(space)) if j not in kept_set]
+    space_kept = space.subset(kept_cls)
+    y = y_full[:, kept_cls]
+    if y.shape[1] == 0 or not y.any():
+        raise DatasetError(
+            f"no labels in {source.spec}: none of the {keep.size} readable records has a class "
+            f"of the {classes_cfg.space!r} label space with at least "
+            f"{max(1, classes_cfg.min_count)} positive record(s)")
+
+    names = [refs[i].name for i in keep]
+    np.save(tmp / "valid_len.npy", valid[keep])
+    np.save(tmp / "y.npy", y)
+    np.save(tmp / "demo.npy", demo[keep])
+    fold_kept = folds[keep]
+    has_folds = bool((fold_kept >= 0).all())
+    if has_folds:
+        np.save(tmp / "folds.npy", fold_kept)
+    write_json_atomic(tmp / "names.json", names)
+    problems_here = ProblemLog()
+    problems_here.extend(list(problems))
+    problems_here.save(tmp / "problems.json")
+    manifest = {
+        "spec": source.spec,
+        "kind": source.kind,
+        "key": key,
+        "format": CACHE_FORMAT,
+        "n_records": int(keep.size),
+        "n_listed": n,
+        "n_skipped": n - int(keep.size),
+        "fs": pre.fs,
+        "cache_len": pre.cache_len,
+        "leads": list(pre.leads),
+        "classes": space_kept.to_dict(),
+        "class_counts": {c: int(v) for c, v in zip(space_kept.classes, y.sum(axis=0))},
+        "records_without_class": int((~y.any(axis=1)).sum()),
+        "label_config": asdict(classes_cfg),
+        "dropped_classes": dropped,
+        "preprocess": asdict(pre),
+        "folds": sorted({int(f) for f in fold_kept}) if has_folds else None,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "version": __version__,
+    }
+    # The manifest is written last: its presence marks a complete folder.
+    write_json_atomic(tmp / "manifest.json", manifest)
+
+
+__all__ = ["CACHE_FORMAT", "PreparedData", "prepare", "load_prepared", "map_records",
+           "cache_key", "listing_fingerprint", "default_workers", "preprocess_config_from_dict"]
