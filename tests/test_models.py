@@ -1,0 +1,129 @@
+"""Model builders: exact parameter counts of the paper, shapes for every lead set, MACs."""
+import numpy as np
+import pytest
+
+import lrh_tflm  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+from lrh_tflm.config import StudentConfig, TeacherConfig, get_profile
+from lrh_tflm.leads import LEAD_SETS
+from lrh_tflm.models import build_model, build_student, build_teacher, custom_objects
+from lrh_tflm.models.footprint import count_macs, count_params, layer_macs
+
+
+@pytest.mark.parametrize("n_leads, expected", [(2, 8_827_460), (6, 8_831_300)])
+def test_teacher_trainable_params_match_paper(n_leads, expected):
+    model = build_teacher(TeacherConfig(), n_leads, 4096, 24)
+    assert count_params(model)["trainable"] == expected
+    # Keras's own count includes BN moving statistics (2 per channel).
+    assert count_params(model)["total"] == model.count_params() > expected
+
+
+@pytest.mark.parametrize("n_leads, expected", [(2, 83_236), (6, 83_748)])
+def test_lrh_net_trainable_params_match_paper(n_leads, expected):
+    model = build_student(StudentConfig(), n_leads, 4096, 24)
+    assert count_params(model)["trainable"] == expected
+    assert round(8_827_460 / count_params(build_student(StudentConfig(), 2, 4096, 24))["trainable"]) == 106
+
+
+def test_params_do_not_depend_on_window():
+    a = count_params(build_student(StudentConfig(), 2, 256, 24))
+    b = count_params(build_student(StudentConfig(), 2, 4096, 24))
+    assert a == b
+
+
+def test_mcu_variant_same_plan_different_order():
+    paper = build_student(StudentConfig(variant="lrh-net"), 2, 1024, 24)
+    mcu = build_student(StudentConfig(variant="lrh-net-mcu"), 2, 1024, 24)
+    # Same convolution plan → same MACs; no conv biases but extra BNs → 83,124 trainable.
+    assert count_macs(mcu) == count_macs(paper)
+    assert count_params(mcu)["trainable"] == 83_124
+    kinds = [type(layer).__name__ for layer in mcu.layers]
+    # conv → BN → ReLU in the MCU variant (foldable), conv → ReLU → BN in the paper's.
+    i = [layer.name for layer in mcu.layers].index("b1_c1_conv")
+    assert kinds[i + 1: i + 3] == ["BatchNormalization", "ReLU"]
+    j = [layer.name for layer in paper.layers].index("b1_c1_conv")
+    assert [type(layer).__name__ for layer in paper.layers][j + 1: j + 3] == ["ReLU", "BatchNormalization"]
+
+
+def test_lrh_net_macs_at_paper_window():
+    model = build_student(StudentConfig(), 2, 4096, 24)
+    macs = count_macs(model)
+    # Exact analytic value; DESIGN §4 quotes ≈ 95 M for 2 × 4096.
+    assert macs == 96_482_930
+    assert 90e6 < macs < 100e6
+    # MACs scale linearly with the window (all convs are 'same'-padded).
+    assert count_macs(build_student(StudentConfig(), 2, 1024, 24)) == 24_131_186
+
+
+def test_layer_macs_conventions():
+    model = build_student(StudentConfig(), 2, 4096, 24)
+    by_name = {layer.name: layer_macs(layer) for layer in model.layers}
+    assert by_name["stem_conv"] == 4096 * 8 * 2 * 16
+    assert by_name["b2_c1_conv"] == 2048 * 8 * 16 * 32      # stride 2 halves the output
+    assert by_name["b3_down"] == 1024 * 32 * 64
+    assert by_name["logits"] == 128 * 24
+    assert by_name["b1_add"] == 0 and by_name["b1_c1_bn"] == 0
+
+
+def _random_inputs(n, window, n_leads, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"ecg": rng.normal(size=(n, 1, window, n_leads)).astype("float32"),
+            "demo": rng.normal(size=(n, 5)).astype("float32")}
+
+
+@pytest.mark.parametrize("n_leads", sorted(LEAD_SETS, reverse=True) + [1])
+def test_forward_shapes_every_lead_set(n_leads):
+    smoke = get_profile("smoke")
+    window, classes = 300, 7  # a window that is not a power of two
+    models = [build_teacher(smoke.teacher, n_leads, window, classes)] + [
+        build_student(StudentConfig(variant=v), n_leads, window, classes)
+        for v in ("lrh-net", "lrh-net-mcu")]
+    for model in models:
+        assert [t.name.split(":")[0] for t in model.inputs] == ["ecg", "demo"]
+        assert tuple(model.inputs[0].shape) == (None, 1, window, n_leads)
+        assert tuple(model.inputs[1].shape) == (None, 5)
+        out = model(_random_inputs(3, window, n_leads), training=False).numpy()
+        assert out.shape == (3, classes)
+        assert np.isfinite(out).all()
+        # Raw logits: no sigmoid in the graph, so values are not confined to [0, 1].
+        assert model.layers[-1].name == "logits"
+        assert model.layers[-1].get_config()["activation"] == "linear"
+
+
+def test_demographics_change_the_output():
+    model = build_student(StudentConfig(), 2, 256, 5)
+    x = _random_inputs(2, 256, 2)
+    y1 = model(x, training=False).numpy()
+    x["demo"] = x["demo"] + 1.0
+    assert not np.allclose(y1, model(x, training=False).numpy())
+
+
+def test_teacher_width_and_blocks():
+    small = build_teacher(TeacherConfig(width=0.25, blocks=(1, 1, 1, 1)), 12, 512, 26)
+    assert count_params(small)["trainable"] < 300_000
+    assert small.get_layer("s4b1_conv1").filters == 128
+    with pytest.raises(ValueError, match="blocks"):
+        build_teacher(TeacherConfig(blocks=(2, 2)), 2, 512, 24)
+
+
+def test_build_model_dispatch_and_errors():
+    assert build_model("student", StudentConfig(), 2, 256, 4).name == "student"
+    assert build_model("teacher", TeacherConfig(width=0.125), 2, 256, 4).name == "teacher"
+    with pytest.raises(ValueError, match="unknown model kind"):
+        build_model("assistant", StudentConfig(), 2, 256, 4)
+    with pytest.raises(ValueError, match="unknown student variant"):
+        build_student(StudentConfig(variant="lrh-net-xl"), 2, 256, 4)
+    with pytest.raises(ValueError, match="positive"):
+        build_student(StudentConfig(), 0, 256, 4)
+    assert custom_objects() == {}
+
+
+def test_saved_model_round_trip(tmp_path):
+    import tf_keras as keras
+
+    model = build_student(StudentConfig(variant="lrh-net-mcu"), 2, 128, 3)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, custom_objects=custom_objects())
+    x = _random_inputs(1, 128, 2)
+    np.testing.assert_allclose(loaded(x, training=False).numpy(), model(x, training=False).numpy(),
+                               rtol=1e-5, atol=1e-6)
