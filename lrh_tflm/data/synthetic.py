@@ -73,18 +73,21 @@ _P_TINV = 0.15   # primary T inversion; not labelled with a BBB, whose T changes
 
 # Idealised lead vectors (x left, y inferior, z anterior) of the independently measured leads.
 # Frontal leads are exact unit vectors so the frontal QRS axis read from I and aVF is the
-# dipole's; precordial leads lie in the horizontal plane at the usual angles from the left
-# lateral direction towards anterior, with larger gains for the electrodes closest to the heart.
+# dipole's; precordial leads sit at the usual horizontal angles from the left lateral direction
+# towards anterior.  A pure dipole has no proximity effect, so the electrodes closest to the
+# heart get larger gains, and V3–V6 (5th intercostal space, below the heart's electrical centre)
+# a small inferior component; together they give the usual R-wave progression.
 _PRECORDIAL_DEG = (120.0, 95.0, 75.0, 55.0, 30.0, 5.0)
-_PRECORDIAL_GAIN = (1.1, 1.5, 1.5, 1.4, 1.2, 1.0)
+_PRECORDIAL_GAIN = (1.3, 1.9, 2.0, 1.8, 1.4, 1.1)
+_PRECORDIAL_INFERIOR = (0.0, 0.0, 0.15, 0.25, 0.3, 0.3)
 _MEASURED = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 
 
 def _lead_matrix() -> np.ndarray:
     rows = [(1.0, 0.0, 0.0), (math.cos(math.radians(60)), math.sin(math.radians(60)), 0.0)]
-    for deg, gain in zip(_PRECORDIAL_DEG, _PRECORDIAL_GAIN):
+    for deg, gain, inferior in zip(_PRECORDIAL_DEG, _PRECORDIAL_GAIN, _PRECORDIAL_INFERIOR):
         rad = math.radians(deg)
-        rows.append((gain * math.cos(rad), 0.0, gain * math.sin(rad)))
+        rows.append((gain * math.cos(rad), gain * inferior, gain * math.sin(rad)))
     return np.array(rows, dtype=np.float64)
 
 
@@ -326,7 +329,7 @@ def _sinus_lobes(rng, abbr: set[str]):
                 frontal, z = rng.uniform(0.6, 0.9), -rng.uniform(0.6, 0.9)
             else:
                 frontal, z = rng.uniform(0.8, 1.0), rng.uniform(0.2, 0.45)
-            t_vec = rng.uniform(0.2, 0.45) * np.array((frontal * math.cos(rad), frontal * math.sin(rad), z))
+            t_vec = rng.uniform(0.25, 0.5) * np.array((frontal * math.cos(rad), frontal * math.sin(rad), z))
     qtc = rng.uniform(0.38, 0.44) + max(0.0, qrs - 0.10)
     # T lobe offsets are written for RR = 1 s and shifted per beat by the QT change.
     t_peak = qtc - 0.08
@@ -615,7 +618,8 @@ lobes in time, each with its own direction and amplitude, in the spirit of the M
 dipole models — biphasic P (right then left atrium), septal, main and terminal depolarisation,
 and a two-lobe asymmetric T. The dipole is projected onto idealised lead vectors for I
 (0°), II (+60°) and V1–V6 (horizontal plane at 120°, 95°, 75°, 55°, 30°, 5° from left lateral
-towards anterior, gains 1.1–1.5 for the electrodes nearest the heart). III, aVR, aVL and aVF are
+towards anterior, gains 1.1–2.0, largest for the electrodes nearest the heart, and a small
+inferior component for V3–V6, since a pure dipole has no proximity effect). III, aVR, aVL and aVF are
 derived from I and II after the noise is added, so Einthoven's and Goldberger's relations hold
 exactly up to int16 rounding (±1 count).
 
