@@ -178,3 +178,12 @@ def test_source_and_refs_pickle(ptbxl_root):
     clone = pickle.loads(pickle.dumps(source))
     ref = pickle.loads(pickle.dumps(source.refs()[0]))
     assert clone.read(ref).labels == ("NORM",)
+
+
+def test_class_space_for_the_cache(ptbxl_root):
+    source = PTBXLSource(ptbxl_root, labels="rhythm")
+    assert source.class_space("scored").classes == PTBXL_LABEL_SETS["rhythm"]
+    assert source.class_space("rhythm").classes == PTBXL_LABEL_SETS["rhythm"]
+    assert source.class_space("all", {"AFIB", "SR"}).classes == ("SR", "AFIB")
+    with pytest.raises(DatasetError, match="carry rhythm labels"):
+        source.class_space("superdiagnostic")

@@ -206,6 +206,27 @@ class PTBXLSource:
         refs.sort(key=lambda r: r.name)
         return refs, problems
 
+    def class_space(self, name: str, codes_seen=()) -> ClassSpace:
+        """The class space for a label-space name (``LabelConfig.space``).
+
+        ``"scored"`` (the default, meaningful only for Challenge data) and this source's label
+        set give the label set's fixed classes; ``"all"`` gives the labels seen, in the label
+        set's order.
+
+        Raises
+        ------
+        DatasetError
+            Another PTB-XL label set than the one the records were labelled with, or an
+            unknown name.
+        """
+        if name in ("scored", self.label_set):
+            return ptbxl_class_space(self.label_set)
+        if name == "all":
+            seen = _order({str(c) for c in codes_seen}, self.label_set)
+            return ClassSpace(classes=seen, abbreviations=seen)
+        raise DatasetError(f"label space {name!r} does not fit {self.spec}, whose records carry "
+                           f"{self.label_set} labels (use {self.label_set!r} or 'all')")
+
     def refs(self) -> list[RecordRef]:
         """Every row of the database, sorted by zero-padded ``ecg_id``."""
         return list(self._refs)
