@@ -282,3 +282,25 @@ def test_killed_generation_leaves_no_complete_looking_folder(tmp_path, monkeypat
     assert not S.dataset_dir(tmp_path, cfg).exists()
     monkeypatch.setattr(S, "_write_one", real)
     assert S.is_complete(S.ensure_dataset(tmp_path, cfg, progress=False, workers=1))
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+
+def test_cli_synth_writes_dataset_and_prints_table(tmp_path):
+    from click.testing import CliRunner
+
+    from lrh_tflm.cli import cli
+
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(cli, ["data", "synth", "--out", str(out), "--records", "4", "--seed", "3",
+                                   "--profile", "smoke", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "wrote 4 records" in res.output and "LBBB" in res.output
+    assert (out / "RECORDS").read_text().split() == ["SYN00001", "SYN00002", "SYN00003", "SYN00004"]
+    ref = tmp_path / "ref"
+    S.write_dataset(ref, SynthConfig(records=4, seed=3), progress=False, workers=1)
+    assert (out / "SYN00004.mat").read_bytes() == (ref / "SYN00004.mat").read_bytes()
+
+    bad = CliRunner().invoke(cli, ["data", "synth", "--out", str(tmp_path / "x"), "--profile", "nope"])
+    assert bad.exit_code == 1 and "unknown profile" in bad.output and "Traceback" not in bad.output

@@ -720,7 +720,8 @@ def write_dataset(out: Path, cfg: SynthConfig, progress: bool = True,
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     chunk = 16
     chunks = [list(range(s, min(s + chunk, cfg.records))) for s in range(0, cfg.records, chunk)]
-    workers = min(workers, len(chunks))
+    # Starting a spawned worker costs about a second: not worth it for small sets.
+    workers = min(workers, len(chunks), max(1, cfg.records // 100))
     start = time.perf_counter()
     rows = []
     with tqdm(total=cfg.records, disable=not progress, desc="synthesising", unit="rec") as bar:
