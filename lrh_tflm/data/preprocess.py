@@ -177,8 +177,11 @@ def check_record(record: Record, cfg: PreprocessConfig) -> None:
     std = sig.astype(np.float64).std(axis=1)
     flat = [record.leads[i] for i in np.flatnonzero(std < cfg.flat_std_mv)]
     if flat:
-        raise RecordError(name, f"flat line in lead(s) {', '.join(flat)} "
-                                f"(std < {cfg.flat_std_mv:g} mV)")
+        reason = f"flat line in lead(s) {', '.join(flat)} (std < {cfg.flat_std_mv:g} mV)"
+        if len(flat) == len(record.leads) and std.max() > 0:
+            # Every lead moves, just far too little: typically a wrong gain in the header.
+            reason += f"; largest lead std {std.max():.2g} mV — is the gain in the header right?"
+        raise RecordError(name, reason)
 
 
 def prepare_signal(record: Record, cfg: PreprocessConfig) -> np.ndarray:
