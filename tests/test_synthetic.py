@@ -126,7 +126,8 @@ def test_datasheet_lists_classes_and_limits(dataset):
 
 def test_deterministic_regardless_of_workers(dataset, tmp_path):
     again = tmp_path / "two"
-    S.write_dataset(again, CFG, progress=False, workers=2)
+    summary = S.write_dataset(again, CFG, progress=False, workers=2)
+    assert summary["workers"] == 2  # really two processes, each writing its own chunk
     assert _files(again) == _files(dataset)
 
 

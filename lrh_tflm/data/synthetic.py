@@ -692,7 +692,8 @@ def write_dataset(out: Path, cfg: SynthConfig, progress: bool = True,
     progress
         Show a tqdm progress bar.
     workers
-        Processes to use (``None``: ``os.cpu_count()``); the files do not depend on it.
+        Processes to use (``None``: ``os.cpu_count()``, fewer for small sets, where starting
+        processes costs more than it saves); the files do not depend on it.
 
     Returns
     -------
@@ -717,11 +718,13 @@ def write_dataset(out: Path, cfg: SynthConfig, progress: bool = True,
         raise DatasetError(f"synthetic records must last at least 3 s (seconds={cfg.seconds})")
     _clear_previous(out)
     out.mkdir(parents=True, exist_ok=True)
-    workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
+    if workers is None:
+        # Starting a spawned worker costs about a second: not worth it for small sets.
+        workers = min(os.cpu_count() or 1, max(1, cfg.records // 100))
+    workers = max(1, int(workers))
     chunk = 16
     chunks = [list(range(s, min(s + chunk, cfg.records))) for s in range(0, cfg.records, chunk)]
-    # Starting a spawned worker costs about a second: not worth it for small sets.
-    workers = min(workers, len(chunks), max(1, cfg.records // 100))
+    workers = min(workers, len(chunks))
     start = time.perf_counter()
     rows = []
     with tqdm(total=cfg.records, disable=not progress, desc="synthesising", unit="rec") as bar:
