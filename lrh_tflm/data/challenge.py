@@ -317,14 +317,13 @@ def read_wfdb_signal(hea_path: Path, header: Header, record: str | None = None) 
     for i, s in enumerate(header.signals):
         groups.setdefault(s.file, []).append(i)
     n_sig = len(header.signals)
-    out: list[np.ndarray | None] = [None] * n_sig
+    # (signal indices, their samples as rows) per signal file
+    parts: list[tuple[list[int], np.ndarray]] = []
 
     exotic = any(s.fmt not in _NATIVE_FORMATS or s.samples_per_frame != 1 or s.skew
                  for s in header.signals if not s.file.lower().endswith(".mat"))
     if exotic:
-        digital = _read_with_wfdb(hea_path, header, record)
-        for i in range(n_sig):
-            out[i] = digital[i]
+        parts.append((list(range(n_sig)), _read_with_wfdb(hea_path, header, record)))
     else:
         for fname, idx in groups.items():
             path = folder / fname
@@ -343,20 +342,29 @@ def read_wfdb_signal(hea_path: Path, header: Header, record: str | None = None) 
                                               f"signal, header declares {header.n_samples}")
             else:
                 block = _read_dat(path, specs, header.n_samples, record)
-            for row, i in enumerate(idx):
-                out[i] = block[row]
+            parts.append((idx, block))
 
-    lengths = {a.shape[0] for a in out}
+    lengths = {block.shape[1] for _, block in parts}
     if len(lengths) != 1:
-        raise RecordError(record, f"signals have different lengths {sorted(lengths)}")
-    digital = np.stack(out)
-    if digital.dtype.kind == "f" and not np.isfinite(digital).all():
-        bad = np.flatnonzero(~np.isfinite(digital).all(axis=1))
-        raise RecordError(record, "NaN or infinite samples in lead(s) "
-                                  + ", ".join(header.signals[i].description for i in bad))
-    baseline = np.array([s.baseline for s in header.signals], dtype=np.float64)[:, None]
-    scale = np.array([s.mv_per_unit / s.gain for s in header.signals], dtype=np.float64)[:, None]
-    return ((digital - baseline) * scale).astype(np.float32)
+        raise RecordError(record, f"signal files hold different lengths {sorted(lengths)}")
+    # One float32 buffer, filled and scaled in place: this runs for every record of a
+    # dataset, so float64 temporaries and per-row copies would dominate the read time.
+    signal = np.empty((n_sig, lengths.pop()), dtype=np.float32)
+    for idx, block in parts:
+        if idx == list(range(idx[0], idx[0] + len(idx))):
+            signal[idx[0]: idx[0] + len(idx)] = block
+        else:
+            signal[idx] = block
+    if any(block.dtype.kind == "f" for _, block in parts):
+        finite = np.isfinite(signal).all(axis=1)
+        if not finite.all():
+            raise RecordError(record, "NaN or infinite samples in lead(s) " + ", ".join(
+                header.signals[i].description for i in np.flatnonzero(~finite)))
+    baseline = np.array([s.baseline for s in header.signals], dtype=np.float32)
+    if baseline.any():
+        signal -= baseline[:, None]
+    signal *= np.array([s.mv_per_unit / s.gain for s in header.signals], dtype=np.float32)[:, None]
+    return signal
 
 
 def canonical_leads(header: Header, record: str) -> tuple[str, ...]:
