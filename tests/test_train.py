@@ -1,0 +1,172 @@
+"""Training loop (selection, early stopping, resume), saved models, and the train CLI."""
+import numpy as np
+import pytest
+
+import lrh_tflm  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+import tensorflow as tf
+import tf_keras
+
+from lrh_tflm import saved, train
+from lrh_tflm.config import KDConfig, StudentConfig, TeacherConfig, TrainConfig
+from lrh_tflm.data.labels import scored_space
+from lrh_tflm.distill import Distiller
+from lrh_tflm.leads import LEADS
+from lrh_tflm.models import build_student, build_teacher
+
+WINDOW = 256
+CLASSES = ["164889003", "164890007", "426783006"]  # AF, AFL, NSR
+TINY_TEACHER = TeacherConfig(width=0.125, blocks=(1, 1, 1, 1))
+TINY_STUDENT = StudentConfig(width=0.5, dense=16)
+
+
+def tiny_data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.zeros((n, 3), bool)
+    y[np.arange(n), rng.integers(0, 3, n)] = True
+    ecg = rng.normal(size=(n, 1, WINDOW, 12)).astype(np.float32)
+    t = np.arange(WINDOW) / 50.0
+    ecg[y[:, 0], 0, :, 0] += np.sin(2 * np.pi * 3 * t)       # AF: a 3 Hz wave in lead I
+    ecg[y[:, 1], 0, :, 1] += np.sin(2 * np.pi * 5 * t)       # AFL: 5 Hz in lead II
+    demo = rng.normal(size=(n, 5)).astype(np.float32)
+    return {"ecg": ecg, "demo": demo}, y
+
+
+def as_ds(inputs, y, batch=8):
+    return tf.data.Dataset.from_tensor_slices((inputs, y.astype(np.float32))).batch(batch)
+
+
+def student(n_leads=2):
+    tf_keras.utils.set_random_seed(0)
+    return build_student(TINY_STUDENT, n_leads, WINDOW, len(CLASSES))
+
+
+CFG = TrainConfig(epochs=2, batch_size=8, lr=3e-3, lr_drops=(), patience=3)
+
+
+def test_step_schedule_and_strategy():
+    sched = train.step_schedule(TrainConfig(lr=1e-2, lr_drops=(2, 4), lr_factor=0.1))
+    assert [sched(e) for e in (0, 1, 2, 3, 4, 9)] == pytest.approx(
+        [1e-2, 1e-2, 1e-3, 1e-3, 1e-4, 1e-4])
+    assert train.get_strategy("default").num_replicas_in_sync == 1
+    with pytest.raises(ValueError, match="unknown strategy"):
+        train.get_strategy("tpu-pod")
+
+
+def test_train_model_logs_selects_and_tunes(tmp_path):
+    x, y = tiny_data()
+    xv, yv = tiny_data(24, seed=1)
+    d = Distiller(student(), [], student_leads=[0, 1])
+    res = train.train_model(d, as_ds(x, y), None, CFG, tmp_path, classes=CLASSES,
+                            val_data=(xv, yv), verbose=0)
+    hist = train.read_history(tmp_path / "history.csv")
+    assert hist["epoch"] == [0, 1]
+    assert {"loss", "student_loss", "auroc", "val_loss", "val_auroc", "val_score", "lr"} <= set(hist)
+    assert res.extra["tensorboard"] == any((tmp_path / "tb").rglob("events.out.tfevents*"))
+    assert not (tmp_path / "backup").exists() or not any((tmp_path / "backup").iterdir())
+    assert res.score_name == "challenge" and res.epochs_run == 2 and not res.resumed
+    assert res.best_epoch == int(np.argmax(hist["val_score"]))
+    # The returned model carries the best epoch's weights: it reproduces that epoch's score.
+    probs = train.predict_probs(d, xv)
+    assert train.validation_score(yv, probs, CLASSES) == pytest.approx(res.best_score, abs=1e-9)
+    assert res.thresholds.shape == (3,)
+    assert res.val_metrics["score"] >= res.val_metrics["score_at_0_5"] - 1e-9
+    assert res.model is d.student
+
+
+def test_plain_model_is_wrapped_and_early_stopping(tmp_path):
+    x, y = tiny_data(16)
+    cfg = TrainConfig(epochs=6, batch_size=8, lr=0.0, lr_drops=(), patience=1)
+    res = train.train_model(student(), as_ds(x, y), None, cfg, tmp_path, classes=CLASSES,
+                            val_data=(x, y), leads=[0, 1], verbose=0)
+    # lr 0: nothing improves after epoch 0, so patience 1 stops after epoch 1.
+    assert res.stopped_early and res.epochs_run == 2 and res.best_epoch == 0
+
+
+class Interrupt(tf_keras.callbacks.Callback):
+    """Simulates a kill in the middle of epoch 1."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._epoch == 1 and batch == 1:
+            raise KeyboardInterrupt("simulated kill")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+
+def test_resume_after_interruption(tmp_path):
+    x, y = tiny_data(32)
+    xv, yv = tiny_data(16, seed=1)
+    with pytest.raises(KeyboardInterrupt):
+        train.train_model(student(), as_ds(x, y), None, CFG, tmp_path, classes=CLASSES, leads=[0, 1],
+                          val_data=(xv, yv), verbose=0, callbacks=[Interrupt()])
+    assert train.read_history(tmp_path / "history.csv")["epoch"] == [0]
+    assert any((tmp_path / "backup").iterdir())
+    res = train.train_model(student(), as_ds(x, y), None, CFG, tmp_path, classes=CLASSES, leads=[0, 1],
+                            val_data=(xv, yv), verbose=0)
+    assert res.resumed
+    assert train.read_history(tmp_path / "history.csv")["epoch"] == [0, 1]
+    assert res.epochs_run == 2
+    # A fresh run in the same folder (no backup left) starts over instead of appending.
+    res = train.train_model(student(), as_ds(x, y), None, CFG, tmp_path, classes=CLASSES, leads=[0, 1],
+                            val_data=(xv, yv), verbose=0)
+    assert not res.resumed and train.read_history(tmp_path / "history.csv")["epoch"] == [0, 1]
+
+
+def test_distillation_through_train_model(tmp_path):
+    x, y = tiny_data(16)
+    tf_keras.utils.set_random_seed(1)
+    teacher = build_teacher(TINY_TEACHER, 12, WINDOW, len(CLASSES))
+    before = [w.numpy().copy() for w in teacher.weights]
+    d = Distiller(student(), [(teacher, list(range(12)))], student_leads=[0, 1])
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=3e-3, lr_drops=(), patience=3)
+    train.train_model(d, as_ds(x, y), as_ds(x, y), cfg, tmp_path, classes=CLASSES,
+                      val_data=(x, y), kd=KDConfig(loss="bce-sigmoid"), verbose=0)
+    hist = train.read_history(tmp_path / "history.csv")
+    assert "distillation_loss" in hist and "val_distillation_loss" in hist
+    for a, b in zip(before, teacher.weights):
+        np.testing.assert_array_equal(a, b.numpy())
+
+
+def _sidecar(kind, cfg, n_leads, leads):
+    space = scored_space().subset([0, 1, 14])
+    return {"kind": kind, "model_config": cfg, "n_leads": n_leads, "window": WINDOW,
+            "n_classes": 3, "leads": leads, "classes": space.to_dict(), "fs": 100.0,
+            "thresholds": [0.3, 0.5, 0.6], "metrics": {"val": {"score": 0.5}}}
+
+
+@pytest.mark.parametrize("kind", ["student", "teacher"])
+def test_save_load_round_trip(tmp_path, kind):
+    x, _ = tiny_data(4)
+    if kind == "student":
+        model, cfg, n = student(), TINY_STUDENT, 2
+    else:
+        model, cfg, n = build_teacher(TINY_TEACHER, 12, WINDOW, 3), TINY_TEACHER, 12
+    # Move BN statistics away from their initial values so a wrong restore would show.
+    for w in model.weights:
+        w.assign(w + 0.01 * tf.random.normal(w.shape))
+    leads = ["I", "II"] if n == 2 else list(LEADS)
+    inputs = {"ecg": x["ecg"][..., :n], "demo": x["demo"]}
+    path = saved.save_model(model, tmp_path / "m", _sidecar(kind, cfg, n, leads))
+    loaded, meta = saved.load_model(path)
+    np.testing.assert_array_equal(model.predict(inputs, verbose=0), loaded.predict(inputs, verbose=0))
+    assert meta["leads"] == leads and meta["version"] == lrh_tflm.__version__
+    assert meta["model_config"]["width"] == cfg.width and "created" in meta
+    assert saved.config_from_dict(kind, meta["model_config"]) == cfg
+    # Saving again replaces the folder atomically; no temporary folders are left behind.
+    saved.save_model(model, path, _sidecar(kind, cfg, n, leads))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_saved_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a saved model"):
+        saved.load_model(tmp_path)
+    with pytest.raises(ValueError, match="missing"):
+        saved.save_model(student(), tmp_path / "x", {"kind": "student"})
+    bad = _sidecar("student", TINY_STUDENT, 2, ["I"])
+    with pytest.raises(ValueError, match="leads"):
+        saved.save_model(student(), tmp_path / "x", bad)
+    assert not (tmp_path / "x").exists()
+    (tmp_path / "j").mkdir()
+    (tmp_path / "j" / "sidecar.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        saved.read_sidecar(tmp_path / "j")
