@@ -317,6 +317,54 @@ def make_runner(tflite_bytes: bytes, runtime: str = "litert-ref", *,
     return _LiteRTRunner(tflite_bytes, runtime, num_threads)
 
 
+def first_divergence(tflite_bytes: bytes, ecg_q: np.ndarray,
+                     demo_q: np.ndarray | None = None) -> dict | None:
+    """The first operator whose output differs between TFLM and LiteRT-ref on one input.
+
+    Both runtimes are run with every intermediate tensor preserved and compared op by op in
+    execution order — the way to tell which kernel breaks bit-exactness.
+
+    Returns
+    -------
+    dict or None
+        ``{"op_index", "op_name", "max_lsb", "mismatched", "size"}`` of the first differing
+        operator output, or ``None`` when every intermediate tensor matches.
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from tflite_micro.python.tflite_micro import runtime as tflm
+
+    inputs, _ = io_details(tflite_bytes)
+    ecg, demo = find_inputs(inputs)
+    feeds = {ecg.position: Runner._shaped(ecg_q, ecg)}
+    if demo is not None:
+        feeds[demo.position] = Runner._shaped(demo_q, demo)
+    ref = Interpreter(model_content=bytes(tflite_bytes), num_threads=1,
+                      experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                      experimental_preserve_all_tensors=True)
+    ref.allocate_tensors()
+    in_index = [d["index"] for d in ref.get_input_details()]
+    for pos, arr in feeds.items():
+        ref.set_tensor(in_index[pos], arr)
+    ref.invoke()
+    with _quiet_fds():
+        micro = tflm.Interpreter.from_bytes(
+            bytes(tflite_bytes), arena_size=max(4 * measure_arena(tflite_bytes), 1 << 20),
+            intrepreter_config=tflm.InterpreterConfig.kPreserveAllTensors)
+    for pos, arr in feeds.items():
+        micro.set_input(arr, pos)
+    micro.invoke()
+    for op in ref._get_ops_details():  # the only LiteRT API listing ops in execution order
+        for t in op["outputs"]:
+            a = ref.get_tensor(int(t))
+            b = np.asarray(micro.GetTensor(int(t), 0)["tensor_data"]).reshape(a.shape)
+            diff = np.abs(a.astype(np.int64) - b.astype(np.int64))
+            if diff.any():
+                return {"op_index": int(op["index"]), "op_name": op["op_name"],
+                        "max_lsb": int(diff.max()), "mismatched": int((diff > 0).sum()),
+                        "size": int(diff.size)}
+    return None
+
+
 # ----------------------------------------------------------------------------- arena
 
 
@@ -443,5 +491,5 @@ def measure_arena(tflite_bytes: bytes) -> int:
 __all__ = [
     "RUNTIMES", "ARENA_ALIGNMENT", "TensorInfo", "ModelFormatError", "Runner", "make_runner",
     "parse_model", "io_details", "find_inputs", "quantize_array", "dequantize_array",
-    "measure_arena", "recorded_arena",
+    "measure_arena", "recorded_arena", "first_divergence",
 ]

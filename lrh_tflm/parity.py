@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from lrh_tflm.interpreters import Runner, make_runner
+from lrh_tflm.interpreters import Runner, first_divergence, make_runner
 from lrh_tflm.io import write_json_atomic
 
 
@@ -74,6 +74,13 @@ class ParityReport:
         All checks within their limits.
     max_lsb_allowed, min_agreement
         The limits applied.
+    max_lsb_tflm
+        Largest |TFLM − reference| in int8 steps (0 when bit-exact).
+    tflm_tolerance_lsb
+        The TFLM limit applied (0: bit-exact required).
+    divergence
+        For the first window where TFLM and the reference differ: the record, window and the
+        first operator whose output differs (:func:`lrh_tflm.interpreters.first_divergence`).
     """
 
     n_windows: int
@@ -84,14 +91,20 @@ class ParityReport:
     passed: bool = False
     max_lsb_allowed: int = 1
     min_agreement: float = 0.99
+    max_lsb_tflm: int = 0
+    tflm_tolerance_lsb: int = 0
+    divergence: dict | None = None
 
     def summary(self) -> str:
         """One line: the three numbers and the verdict."""
         agree = ("n/a (no Keras model)" if self.decision_agreement is None
                  else f"{100 * self.decision_agreement:.2f} %")
         verdict = "PASS" if self.passed else f"FAIL ({len(self.failures)} failing window-class pairs)"
+        where = ""
+        if self.divergence and self.divergence.get("op_name"):
+            where = f" (max {self.max_lsb_tflm} LSB, first at {self.divergence['op_name']})"
         return (f"parity on {self.n_windows} windows: TFLM == LiteRT-ref on "
-                f"{100 * self.exact_tflm_ref:.2f} %, XNNPACK max {self.max_lsb_xnnpack} LSB "
+                f"{100 * self.exact_tflm_ref:.2f} %{where}, XNNPACK max {self.max_lsb_xnnpack} LSB "
                 f"(≤ {self.max_lsb_allowed}), decisions agree {agree} — {verdict}")
 
     def to_dict(self) -> dict:
@@ -127,7 +140,7 @@ def keras_logits(keras_model, windows: np.ndarray, demo: np.ndarray | None,
 def parity_chain(tflite_int8: bytes, windows: np.ndarray, demo: np.ndarray | None,
                  names: Sequence[str], *, thresholds: Sequence[float], classes: Sequence[str],
                  keras_model=None, max_lsb: int = 1, min_agreement: float = 0.99,
-                 arena_size: int | None = None,
+                 tflm_tolerance_lsb: int = 0, arena_size: int | None = None,
                  runners: Mapping[str, Runner] | None = None) -> ParityReport:
     """Check the int8 model on TFLM, LiteRT-ref and LiteRT-XNNPACK, and against Keras.
 
@@ -150,6 +163,9 @@ def parity_chain(tflite_int8: bytes, windows: np.ndarray, demo: np.ndarray | Non
         skips the decision check.
     max_lsb, min_agreement
         Limits for the XNNPACK check and the decision check.
+    tflm_tolerance_lsb
+        Allowed |TFLM − reference|; 0 (default) demands bit-exact outputs.  Differences are
+        always listed as failures and counted in ``exact_tflm_ref`` whatever the tolerance.
     arena_size
         TFLM arena; ``None`` measures it.
     runners
@@ -199,6 +215,14 @@ def parity_chain(tflite_int8: bytes, windows: np.ndarray, demo: np.ndarray | Non
         failures.append(ParityFailure("xnnpack-vs-ref", names[i], int(i), classes[c],
                                       float(xnn[i, c]), float(ref[i, c])))
     exact = float(np.mean(np.all(tflm == ref, axis=1)))
+    max_lsb_tflm = int(np.abs(tflm - ref).max())
+    divergence = None
+    if max_lsb_tflm:
+        i = int(np.nonzero(np.any(tflm != ref, axis=1))[0][0])
+        r = runners["tflm"]
+        where = first_divergence(tflite_int8, r.quantize_ecg(windows[i]),
+                                 None if r.demo is None else r.quantize_demo(demo[i]))
+        divergence = {"record": names[i], "window": i, **(where or {})}
     max_lsb_seen = int(lsb.max())
 
     agreement = None
@@ -211,11 +235,13 @@ def parity_chain(tflite_int8: bytes, windows: np.ndarray, demo: np.ndarray | Non
             failures.append(ParityFailure("decision", names[i], int(i), classes[c],
                                           float(p_int8[i, c]), float(p_keras[i, c])))
 
-    passed = (exact == 1.0 and max_lsb_seen <= max_lsb
+    passed = (max_lsb_tflm <= tflm_tolerance_lsb and max_lsb_seen <= max_lsb
               and (agreement is None or agreement >= min_agreement))
     return ParityReport(n_windows=n, exact_tflm_ref=exact, max_lsb_xnnpack=max_lsb_seen,
                         decision_agreement=agreement, failures=failures, passed=passed,
-                        max_lsb_allowed=max_lsb, min_agreement=min_agreement)
+                        max_lsb_allowed=max_lsb, min_agreement=min_agreement,
+                        max_lsb_tflm=max_lsb_tflm, tflm_tolerance_lsb=tflm_tolerance_lsb,
+                        divergence=divergence)
 
 
 __all__ = ["ParityFailure", "ParityReport", "parity_chain", "keras_logits"]
