@@ -297,6 +297,7 @@ def test_non_ecg_files_are_ignored(copy_sample):
     (folder / "labels.csv").write_text("a,b\n1,2\n")
     (folder / "plot.png").write_bytes(b"\x89PNG\r\n")
     (folder / ".DS_Store").write_bytes(b"\0")
+    copy_sample("cinc2021", "JS20001", dest=folder / ".tmp-unfinished")
     source = ChallengeSource(folder)
     assert [r.name for r in source.refs()] == ["JS20000"]
     assert source.listing_problems() == []

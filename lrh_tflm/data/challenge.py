@@ -453,7 +453,11 @@ class ChallengeSource:
         problems: list[Problem] = []
         signal_files: list[Path] = []
         for path in sorted(self.root.rglob("*")):
-            if path.name.startswith(".") or not path.is_file():
+            # Hidden files and folders (editor backups, half-written temporary datasets) are
+            # never records.
+            if any(part.startswith(".") for part in path.relative_to(self.root).parts):
+                continue
+            if not path.is_file():
                 continue
             suffix = path.suffix.lower()
             if suffix == ".hea":
