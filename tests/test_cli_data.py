@@ -1,0 +1,123 @@
+"""`lrh-tflm data inspect` / `data prepare` through click, on the real PhysioNet samples."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lrh_tflm.cli import cli
+
+SAMPLES = Path("/work/shared/data/challenge-samples")
+needs_samples = pytest.mark.skipif(not (SAMPLES / "cinc2021").is_dir(),
+                                   reason=f"real Challenge samples not found in {SAMPLES}")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["data", *map(str, args)])
+
+
+@needs_samples
+def test_inspect_json_keys(tmp_path):
+    res = run("inspect", SAMPLES / "cinc2021", "--json", "--no-progress", "--cache", tmp_path)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)      # exactly one JSON object on stdout
+    for key in ("records", "labels", "problems", "fs", "durations", "leads", "spec"):
+        assert key in summary
+    assert summary["records"] + len(summary["problems"]) == summary["listed"]
+    assert summary["fs"] == {"500": summary["records"]}
+    reasons = dict(summary["problems"])
+    assert "flat line" in reasons["JS20004"]
+    codes = {row["code"]: row for row in summary["labels"]}
+    assert codes["426783006"]["abbreviation"] == "NSR" and codes["426783006"]["count"] >= 1
+
+
+@needs_samples
+def test_inspect_table_and_strict(tmp_path):
+    res = run("inspect", SAMPLES / "cinc2021", "--no-progress", "--cache", tmp_path)
+    assert res.exit_code == 0, res.output
+    assert "records    48 readable of 50 listed" in res.stdout
+    assert "JS20004: flat line" in res.stdout
+    res = run("inspect", SAMPLES / "cinc2021", "--strict", "--no-progress", "--cache", tmp_path)
+    assert res.exit_code == 1
+    assert "Error: JS20004: flat line in lead(s) V2, V4, V6" in res.output
+    assert "Traceback" not in res.output
+
+
+@needs_samples
+def test_inspect_unlabelled_needs_flag(tmp_path):
+    folder = SAMPLES / "cinc2020-unlabeled"
+    res = run("inspect", folder, "--json", "--no-progress", "--cache", tmp_path)
+    summary = json.loads(res.stdout)
+    assert any("no labels" in reason for _, reason in summary["problems"])
+    res = run("inspect", folder, "--json", "--no-labels-required", "--no-progress",
+              "--cache", tmp_path)
+    summary = json.loads(res.stdout)
+    assert summary["records_without_labels"] == summary["records"] > 0
+    assert not any("no labels" in reason for _, reason in summary["problems"])
+
+
+@needs_samples
+def test_prepare_real_samples_and_reuse(tmp_path):
+    res = run("prepare", SAMPLES, "--profile", "smoke", "--cache", tmp_path, "--no-progress",
+              "--workers", "2")
+    assert res.exit_code == 0, res.output
+    line = next(l for l in res.stdout.splitlines() if l.startswith("prepared"))
+    folder = Path(line.split(None, 1)[1])
+    assert folder.parent == tmp_path / "prepared" and (folder / "manifest.json").is_file()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    problems = json.loads((folder / "problems.json").read_text())["problems"]
+    assert manifest["n_records"] > 50 and manifest["fs"] == 100.0
+    assert manifest["n_records"] + manifest["n_skipped"] == manifest["n_listed"]
+    assert {p["record"] for p in problems} >= {"JS20004", "A0001"}
+    assert f"{len(problems)} record(s) skipped" in res.stdout
+    assert "NSR" in res.stdout
+    mtime = (folder / "x.npy").stat().st_mtime_ns
+    again = run("prepare", SAMPLES, "--profile", "smoke", "--cache", tmp_path, "--no-progress")
+    assert again.exit_code == 0 and line in again.stdout
+    assert f"{len(problems)} record(s) skipped" in again.stdout
+    assert (folder / "x.npy").stat().st_mtime_ns == mtime
+
+
+@needs_samples
+def test_prepare_strict_names_record(tmp_path):
+    res = run("prepare", SAMPLES / "cinc2021", "--strict", "--cache", tmp_path, "--no-progress")
+    assert res.exit_code == 1
+    assert "Error: JS20004: flat line" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "prepared").exists() or not any((tmp_path / "prepared").iterdir())
+
+
+@needs_samples
+def test_prepare_unlabelled_only_is_dataset_error(tmp_path):
+    res = run("prepare", SAMPLES / "cinc2020-unlabeled", "--cache", tmp_path, "--no-progress")
+    assert res.exit_code == 1
+    assert "Error: no readable records in" in res.output
+    assert "no labels" in res.output and "Traceback" not in res.output
+
+
+def test_prepare_empty_folder(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for cmd in ("prepare", "inspect"):
+        res = run(cmd, empty, "--cache", tmp_path / "c", "--no-progress")
+        assert res.exit_code == 1
+        assert res.output.startswith("Error: ") and "Traceback" not in res.output
+
+
+@needs_samples
+def test_data_commands_do_not_import_tensorflow(tmp_path):
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from lrh_tflm.cli import cli\n"
+        f"r = CliRunner().invoke(cli, ['data', 'prepare', {str(SAMPLES / 'cinc2020')!r}, '--cache',"
+        f" {str(tmp_path)!r}, '--profile', 'smoke', '--no-progress', '--workers', '1'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "r = CliRunner().invoke(cli, ['data', 'inspect', "
+        f"{str(SAMPLES / 'cinc2020')!r}, '--json', '--no-progress', '--workers', '1'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('tensorflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
