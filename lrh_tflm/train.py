@@ -220,7 +220,8 @@ def train_model(model, train_ds, val_ds, cfg: TrainConfig, out_dir: Path, *,
                 classes: Sequence[str], val_data: tuple[dict, np.ndarray], seed: int = 0,
                 strategy: tf.distribute.Strategy | None = None, kd: KDConfig | None = None,
                 teacher_weights: Sequence[float] | None = None,
-                leads: Sequence[int] | None = None, verbose: int = 1,
+                leads: Sequence[int] | None = None,
+                abbreviations: Sequence[str] | None = None, verbose: int = 1,
                 callbacks: Sequence[tf_keras.callbacks.Callback] = ()) -> TrainResult:
     """Train ``model`` with score-based selection, logs and resume-after-interruption.
 
@@ -255,6 +256,8 @@ def train_model(model, train_ds, val_ds, cfg: TrainConfig, out_dir: Path, *,
     leads
         For a plain model: indices of its leads in the batches' lead axis (``None``: the
         batches carry exactly its leads).
+    abbreviations
+        Short class names for the per-class rows of ``val_metrics``.
     verbose
         Keras progress output (0 silent, 1 bar, 2 one line per epoch).
     callbacks
@@ -315,7 +318,7 @@ def train_model(model, train_ds, val_ds, cfg: TrainConfig, out_dir: Path, *,
     probs = predict_probs(distiller, val_inputs)
     y = np.asarray(val_y, dtype=bool)
     thresholds = M.tune_thresholds(y, probs, classes)
-    val_metrics = M.evaluate(y, probs, classes, thresholds)
+    val_metrics = M.evaluate(y, probs, classes, thresholds, abbreviations)
     val_metrics["score_at_0_5"] = validation_score(y, probs, classes)
     history = read_history(out_dir / HISTORY_FILE)
     return TrainResult(
@@ -325,3 +328,197 @@ def train_model(model, train_ds, val_ds, cfg: TrainConfig, out_dir: Path, *,
         epochs_run=len(history.get("epoch", [])), stopped_early=selection.stopped_epoch is not None,
         resumed=resumed, seconds=time.perf_counter() - t0, out_dir=out_dir,
         extra={"tensorboard": tensorboard})
+
+
+# --------------------------------------------------------------------------- one stage
+#: role → (model kind, Profile attribute of its model config, of its TrainConfig)
+ROLES = {
+    "teacher": ("teacher", "teacher", "teacher_train"),
+    "assistant": ("teacher", "teacher", "teacher_train"),
+    "student": ("student", "student", "student_train"),
+}
+
+
+@dataclass
+class TrainedModel:
+    """A finished stage: where the saved model is and how it scored.
+
+    Attributes
+    ----------
+    role
+        ``teacher``, ``assistant`` or ``student``.
+    model_dir
+        The saved model folder (``out_dir/model``), loadable with :func:`lrh_tflm.saved.load_model`.
+    sidecar
+        Its sidecar (as written).
+    result
+        The :class:`TrainResult` of the training run.
+    test_metrics
+        :func:`lrh_tflm.metrics.evaluate` on the test split with the tuned thresholds.
+    """
+
+    role: str
+    model_dir: Path
+    sidecar: dict
+    result: TrainResult
+    test_metrics: dict
+
+    def summary(self) -> dict:
+        """Headline numbers, JSON-able."""
+        v, t = self.result.val_metrics, self.test_metrics
+        return {"role": self.role, "leads": self.sidecar["leads"],
+                "score_name": self.result.score_name,
+                "val_score": v["score"], "val_auroc": v["auroc"],
+                "test_score": t["score"], "test_auroc": t["auroc"], "test_f1": t["f1"],
+                "epochs": self.result.epochs_run, "best_epoch": self.result.best_epoch,
+                "seconds": self.result.seconds, "model_dir": str(self.model_dir),
+                "params": self.sidecar.get("params")}
+
+
+def _finite(obj):
+    """NaN/inf → None, recursively, so sidecars are strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
+
+
+def _check_teacher(meta: dict, path: Path, prepared, window: int) -> None:
+    """A teacher must predict the same classes from windows of the same rate and length."""
+    problems = []
+    if meta["classes"]["classes"] != list(prepared.classes.classes):
+        problems.append("its classes differ from the data's")
+    if int(meta["window"]) != int(window):
+        problems.append(f"its window is {meta['window']} samples, the data's {window}")
+    fs = meta.get("fs")
+    if fs is not None and float(fs) != float(prepared.pre.fs):
+        problems.append(f"it expects {fs:g} Hz, the data is at {prepared.pre.fs:g} Hz")
+    if problems:
+        raise ValueError(f"teacher {path} does not fit this data: {'; '.join(problems)} "
+                         "(train it with the same profile and data)")
+
+
+def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], profile,
+                out_dir: Path, teachers: Sequence[Path] = (),
+                teacher_weights: Sequence[float] | None = None, init: Path | None = None,
+                strategy: tf.distribute.Strategy | None = None, seed: int = 0,
+                train_cfg: TrainConfig | None = None, verbose: int = 1) -> TrainedModel:
+    """Train one model on prepared data and save it with its sidecar.
+
+    Parameters
+    ----------
+    role
+        ``teacher`` or ``assistant`` (SE-ResNet18, ``profile.teacher``/``teacher_train``) or
+        ``student`` (LRH-Net, ``profile.student``/``student_train``).
+    prepared
+        A :class:`lrh_tflm.data.cache.PreparedData` (12 cached leads).
+    splits
+        ``{"train", "val", "test"}`` record indices (:func:`lrh_tflm.data.splits.split_indices`).
+    leads
+        The model's input leads (canonical names).
+    profile
+        The :class:`~lrh_tflm.config.Profile` (model, training and KD configs).
+    out_dir
+        Stage folder: ``train/`` (logs, backup) and ``model/`` (the saved model).
+    teachers
+        Saved teacher folders (frozen; each sees its own leads from its sidecar).
+    teacher_weights
+        Weight per teacher (default: ``profile.kd.teacher_weights`` for two, 1 for one).
+    init
+        Optional saved model of the same architecture to start from.
+    strategy
+        Distribution strategy; models and optimiser are created under its scope.
+    seed
+        Seed of weights, shuffling and crops.
+    train_cfg
+        Overrides the profile's TrainConfig for this role.
+    verbose
+        Keras progress output.
+
+    Returns
+    -------
+    TrainedModel
+    """
+    from lrh_tflm.data.pipeline import eval_windows, make_dataset
+    from lrh_tflm.leads import lead_indices, parse_leads
+    from lrh_tflm.models import build_model
+    from lrh_tflm.saved import config_from_dict, load_model, read_sidecar, save_model
+
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    kind, cfg_attr, train_attr = ROLES[role]
+    model_cfg = getattr(profile, cfg_attr)
+    cfg = train_cfg or getattr(profile, train_attr)
+    out_dir = Path(out_dir)
+    strategy = strategy or tf.distribute.get_strategy()
+    leads = parse_leads(leads)
+    cached = tuple(prepared.manifest.get("leads", prepared.pre.leads))
+    window = int(prepared.pre.window)
+    classes = list(prepared.classes.classes)
+
+    teacher_metas = [read_sidecar(p) for p in teachers]
+    for meta, path in zip(teacher_metas, teachers):
+        _check_teacher(meta, Path(path), prepared, window)
+    if init is not None:
+        init_meta = read_sidecar(init)
+        _check_teacher(init_meta, Path(init), prepared, window)
+        if (init_meta["kind"] != kind or tuple(init_meta["leads"]) != leads
+                or config_from_dict(kind, init_meta["model_config"]) != model_cfg):
+            raise ValueError(f"{init} is not a {kind} on {','.join(leads)} with this profile's "
+                             "configuration; it cannot initialise this model")
+
+    train_ds = make_dataset(prepared, splits["train"], window=window, batch_size=cfg.batch_size,
+                            training=True, seed=seed)
+    val_ds = make_dataset(prepared, splits["val"], window=window, batch_size=cfg.batch_size,
+                          training=False)
+    ecg, demo, y_val = eval_windows(prepared, splits["val"], window)
+    val_data = ({"ecg": ecg, "demo": demo}, y_val.astype(bool))
+
+    with strategy.scope():
+        tf_keras.utils.set_random_seed(seed)
+        model = build_model(kind, model_cfg, len(leads), window, len(classes), name=role)
+        if init is not None:
+            model.set_weights(load_model(init)[0].get_weights())
+        loaded = [(load_model(p)[0], lead_indices(m["leads"], cached))
+                  for p, m in zip(teachers, teacher_metas)]
+        distiller = Distiller(model, loaded, student_leads=lead_indices(leads, cached))
+    if teacher_weights is None and len(loaded) == 1:
+        teacher_weights = (1.0,)
+    result = train_model(distiller, train_ds, val_ds, cfg, out_dir / "train", classes=classes,
+                         val_data=val_data, seed=seed, strategy=strategy, kd=profile.kd,
+                         teacher_weights=teacher_weights,
+                         abbreviations=prepared.classes.abbreviations, verbose=verbose)
+
+    ecg, demo, y_test = eval_windows(prepared, splits["test"], window)
+    probs = predict_probs(distiller, {"ecg": ecg, "demo": demo})
+    test_metrics = M.evaluate(y_test.astype(bool), probs, classes, result.thresholds,
+                              prepared.classes.abbreviations)
+    train_pos = prepared.y[np.asarray(splits["train"])].sum(axis=0)
+    pre = prepared.pre
+    sidecar = {
+        "kind": kind, "role": role, "model_config": asdict(model_cfg),
+        "n_leads": len(leads), "window": window, "n_classes": len(classes),
+        "leads": list(leads), "classes": prepared.classes.to_dict(), "fs": float(pre.fs),
+        "preprocessing": asdict(pre),
+        "normaliser": {"mode": pre.normalise, "eps": pre.zscore_eps},
+        "thresholds": [round(float(t), 6) for t in result.thresholds],
+        "score_name": result.score_name,
+        "metrics": _finite({"val": result.val_metrics, "test": test_metrics}),
+        "train_config": asdict(cfg),
+        "kd": {**asdict(profile.kd),
+               "teachers": [{"path": str(p), "leads": m["leads"], "role": m.get("role")}
+                            for p, m in zip(teachers, teacher_metas)],
+               "weights": list(distiller.teacher_weights)} if teachers else None,
+        "training": {"best_epoch": result.best_epoch, "epochs": result.epochs_run,
+                     "seconds": result.seconds, "seed": seed, "strategy": type(strategy).__name__,
+                     "train_positives": {c: int(n) for c, n in zip(classes, train_pos)},
+                     "splits": {k: int(len(v)) for k, v in splits.items()}},
+        "data": {"spec": prepared.manifest.get("spec"), "cache_key": prepared.manifest.get("key"),
+                 "profile": profile.name},
+        "params": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
+    }
+    model_dir = save_model(result.model, out_dir / "model", sidecar)
+    return TrainedModel(role, model_dir, read_sidecar(model_dir), result, test_metrics)
