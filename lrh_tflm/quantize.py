@@ -265,6 +265,26 @@ def _representative(batches: Iterable, ecg_shape, demo_shape):
         raise ConversionError("the representative dataset is empty")
 
 
+def _check_calibrated(model) -> None:
+    """Refuse a QAT model whose input fake-quantisers never saw data (their range is empty).
+
+    Such a model converts without complaint into int8 inputs with a scale of ~1e-9, i.e. a
+    model that sees only zeros.  Float models (the PTQ path) have no quantisers and pass.
+    """
+    for layer in model.layers:
+        if type(layer).__name__ != "QuantizeLayer":
+            continue
+        values = {w.name.split("/")[-1].split(":")[0]: float(w.numpy()) for w in layer.weights
+                  if w.shape == ()}
+        lo = next((v for k, v in values.items() if k.endswith("_min")), None)
+        hi = next((v for k, v in values.items() if k.endswith("_max")), None)
+        if lo is not None and hi is not None and not hi - lo > 0:
+            raise ConversionError(
+                f"QAT model input quantiser {layer.name!r} has an empty range [{lo}, {hi}]: "
+                "fine-tune the QAT model (at least one training step) before converting, "
+                "or convert the float model for post-training quantisation")
+
+
 def convert_int8(model, representative: Iterable, *, batch1: bool = True) -> bytes:
     """Convert a float or QAT model to a full-int8 TFLite flatbuffer for TFLM.
 
@@ -290,6 +310,7 @@ def convert_int8(model, representative: Iterable, *, batch1: bool = True) -> byt
     """
     import tensorflow as tf
 
+    _check_calibrated(model)
     ecg_shape, demo_shape = _input_shapes(model)
     items = list(_representative(representative, ecg_shape, demo_shape))
     converter = _batch1_converter(model, batch1)
