@@ -306,6 +306,30 @@ def encode_sample_frames(samples: np.ndarray, *, samples_per_frame: int = 32, fi
 
 # ------------------------------------------------------------------------------ arm build
 
+
+def check_sketch(settings_dir: Path | None = None, model_dir: Path | None = None,
+                 build_dir: Path | None = None, *, firmware_dir: Path = FIRMWARE_DIR,
+                 timeout: float = 300) -> str:
+    """Compile ``lrh_ecg.ino`` (no link) against the declarations-only TFLM stand-in.
+
+    Uses the host g++ and, when installed, ``arm-none-eabi-g++`` as well; returns make's output.
+
+    Raises
+    ------
+    FirmwareError
+        If g++ is missing or the sketch does not compile (``-Werror``).
+    """
+    firmware_dir = Path(firmware_dir)
+    if not have_tool("g++"):
+        raise FirmwareError("g++ is not installed; the sketch check needs it")
+    settings_dir = Path(settings_dir) if settings_dir else default_settings_dir(firmware_dir)
+    model_dir = Path(model_dir) if model_dir else settings_dir
+    build_dir = Path(build_dir) if build_dir else firmware_dir / "build" / f"host-{_settings_key(settings_dir)}"
+    return _make(["sketch-check", f"SETTINGS_DIR={settings_dir.resolve()}",
+                  f"MODEL_DIR={model_dir.resolve()}", f"BUILD_DIR={build_dir.resolve()}"],
+                 firmware_dir, timeout)
+
+
 _SIZE_ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+[0-9a-f]+\s+\(TOTALS\)", re.M)
 
 

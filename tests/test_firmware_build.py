@@ -22,3 +22,11 @@ def test_arm_build_of_core_and_model(tmp_path):
     assert total["text"] - core["text"] >= model_bytes  # the model array is in flash (.rodata)
     assert total["bss"] == core["bss"] > 8 * 1024  # window buffer etc., no model in RAM
     assert total["data"] == core["data"]
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+def test_sketch_compiles_against_tflm_declarations(tmp_path):
+    fixture = fw.FIRMWARE_DIR / "tests" / "fixture"
+    out = fw.check_sketch(fixture, fixture, tmp_path / "sk")
+    assert "sketch compiles against the TFLM stand-in" in out
+    assert "sketch compiles for cortex-m4 too" in out

@@ -82,3 +82,13 @@ def test_host_rejects_bad_input(build):
 
     proc = subprocess.run([str(build.host)], input=b"0.1 0.2\n0.3\n", capture_output=True)
     assert proc.returncode == 2 and b"line 2" in proc.stderr and b"expected 2 values" in proc.stderr
+
+
+def test_protocol_doc_examples_are_what_the_codec_sends():
+    import struct
+
+    doc = (fw.FIRMWARE_DIR / "PROTOCOL.md").read_text()
+    reset = fw.encode_frame(fw.FRAME_RESET, 0x1234).hex(" ").upper()
+    samples = fw.encode_frame(fw.FRAME_SAMPLES_MICROVOLTS, 1,
+                              bytes([2]) + struct.pack("<hh", -5, 1000)).hex(" ").upper()
+    assert f"`{reset}`" in doc and f"`{samples}`" in doc

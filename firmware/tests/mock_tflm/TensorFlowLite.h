@@ -1,0 +1,2 @@
+// Stand-in for the Chirale_TensorFlowLite library header (declarations only; see README.md).
+#pragma once
