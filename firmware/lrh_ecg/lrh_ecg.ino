@@ -62,14 +62,18 @@ BLECharacteristic g_ble_result("6e4a0002-6c72-682d-6563-672d6e657400", BLERead |
 bool g_ble_ok = false;
 #endif
 
-void WriteLine(const char* s) {
+}  // namespace
+
+// Functions are file-static at global scope, not in the namespace above: the Arduino builder
+// generates prototypes for .ino functions and does not place them inside namespaces.
+static void WriteLine(const char* s) {
   size_t n = 0;
   while (s[n]) ++n;
   board_serial_write(reinterpret_cast<const uint8_t*>(s), n);
 }
 
 // Unrecoverable set-up error: say why on Serial every few seconds and blink fast forever.
-void Halt(const char* why) {
+static void Halt(const char* why) {
   lrh::JsonWriter w(g_line, sizeof g_line);
   w.raw("{\"error\":");
   w.str(why);
@@ -84,19 +88,19 @@ void Halt(const char* why) {
   }
 }
 
-bool SameFloat(float a, float b) {
+static bool SameFloat(float a, float b) {
   const float d = a > b ? a - b : b - a;
   return d <= 1e-6f * (a > 0 ? a : -a);
 }
 
-bool HasShape(const TfLiteTensor* t, const int* dims, int n) {
+static bool HasShape(const TfLiteTensor* t, const int* dims, int n) {
   if (!t || !t->dims || t->dims->size != n) return false;
   for (int i = 0; i < n; ++i)
     if (t->dims->data[i] != dims[i]) return false;
   return true;
 }
 
-void SetUpModel() {
+static void SetUpModel() {
   const tflite::Model* model = tflite::GetModel(lrh::kModelData);
   if (model->version() != TFLITE_SCHEMA_VERSION) Halt("model schema version differs from TFLM's");
   if (lrh::RegisterModelOps(g_resolver) != 0) Halt("op registration failed (model_ops.h)");
@@ -139,7 +143,7 @@ void SetUpModel() {
   }
 }
 
-void SayHello() {
+static void SayHello() {
   lrh::JsonWriter w(g_line, sizeof g_line);
   w.raw("{\"hello\":\"lrh_ecg\",\"model_sha256\":");
   w.str(lrh::kModelSha256);
@@ -167,7 +171,7 @@ void SayHello() {
   if (w.finish()) WriteLine(g_line);
 }
 
-void SetUpBle() {
+static void SetUpBle() {
 #if defined(LRH_BLE)
   if (!BLE.begin()) return;  // Serial output still works without BLE
   BLE.setLocalName("lrh-ecg");
@@ -179,7 +183,7 @@ void SetUpBle() {
 #endif
 }
 
-void PublishBle(uint32_t smoothed, uint32_t raw) {
+static void PublishBle(uint32_t smoothed, uint32_t raw) {
 #if defined(LRH_BLE)
   if (!g_ble_ok) return;
   uint8_t p[kBlePayload];
@@ -196,7 +200,7 @@ void PublishBle(uint32_t smoothed, uint32_t raw) {
 #endif
 }
 
-void RunWindow() {
+static void RunWindow() {
   g_pipeline.quantise(g_ecg->data.int8, g_in_scale, g_in_zero_point);
   const uint32_t t0 = board_micros();
   const TfLiteStatus status = g_interpreter->Invoke();
@@ -223,12 +227,12 @@ void RunWindow() {
   board_led(smoothed != 0);
 }
 
-void PushSample(const lrh::Sample& s) {
+static void PushSample(const lrh::Sample& s) {
   if (g_pipeline.push(s)) RunWindow();
 }
 
 // Replay frames from the host; the first valid frame turns the ADC off for good.
-void PollSerial() {
+static void PollSerial() {
   uint8_t bytes[64];
   size_t n;
   while ((n = board_serial_read(bytes, sizeof bytes)) > 0) {
@@ -264,8 +268,6 @@ void PollSerial() {
     }
   }
 }
-
-}  // namespace
 
 void setup() {
   if (!board_begin(lrh::kSampleRateHz, lrh::kNumLeads, &g_ring)) Halt("board_begin failed");
