@@ -103,3 +103,33 @@ def test_synthetic_default_matches_python_within_one_lsb(setup):
           f"max diff {int(d.max())} LSB")
     assert int(d.max()) <= 1
     assert exact >= 0.999
+
+
+def test_cpp_windows_run_in_tflm_like_python_windows(setup):
+    """The C++ windows through the TFLM host runtime give the Python windows' logits."""
+    import hashlib
+
+    from lrh_tflm.export import parse_c_array
+    from lrh_tflm.interpreters import make_runner
+
+    build, cfg, scale, zp = setup
+    blob = parse_c_array((FIXTURE / "model_data.cc").read_text())
+    assert f'kModelSha256[] = "{hashlib.sha256(blob).hexdigest()}"' in (FIXTURE / "model_data.h").read_text()
+    runner = make_runner(blob, "tflm", arena_size=int(fw.settings_value(FIXTURE, "kArenaBytes")))
+    # What the sketch asserts in setup(): the tensor's quantisation is the header's.
+    assert runner.ecg.zero_point == zp and np.isclose(runner.ecg.scale, scale, rtol=1e-6)
+    demo = runner.quantize_demo(np.zeros((1, 5), np.float32))
+    worst, n = 0, 0
+    for hea in sorted(SAMPLES.rglob("*.hea"))[:6]:
+        rec = read_challenge_record(hea, require_labels=False)
+        x = pp.resample(pp.to_canonical(rec, LEADS), rec.fs, cfg.fs, axis=1).T[:MAX_SAMPLES]
+        x32 = np.ascontiguousarray(x.astype(np.float32))
+        got = fw.run_host(build, x32, hop=HOP).windows
+        ref = python_windows(x32, cfg, scale, zp)
+        for a, b in zip(got, ref):
+            out_a = runner.run(a, demo).astype(int)
+            out_b = runner.run(b, demo).astype(int)
+            worst = max(worst, int(np.abs(out_a - out_b).max()))
+            n += 1
+    print(f"\nTFLM logits, C++ vs Python windows: {n} windows, max diff {worst} LSB")
+    assert n >= 6 and worst <= 2
