@@ -127,3 +127,49 @@ def test_saved_model_round_trip(tmp_path):
     x = _random_inputs(1, 128, 2)
     np.testing.assert_allclose(loaded(x, training=False).numpy(), model(x, training=False).numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_cli_models_json():
+    import json
+
+    from click.testing import CliRunner
+
+    from lrh_tflm.cli import cli
+
+    result = CliRunner().invoke(cli, ["models", "--profile", "smoke", "--leads", "I,II",
+                                      "--classes", "24", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output[result.output.index("{"):])
+    assert info["window"] == get_profile("smoke").data.window and info["classes"] == 24
+    rows = {(r["model"], r["variant"], r["leads"]): r for r in info["models"]}
+    assert set(rows) == {("teacher", "se-resnet18", "12"), ("teacher", "se-resnet18", "I,II"),
+                         ("student", "lrh-net", "I,II"), ("student", "lrh-net-mcu", "I,II")}
+    assert rows[("student", "lrh-net", "I,II")]["trainable"] == 83_236
+    student = build_student(StudentConfig(), 2, info["window"], 24)
+    assert rows[("student", "lrh-net", "I,II")]["macs"] == count_macs(student)
+    # 12-lead teacher has more stem weights than the 2-lead one.
+    assert rows[("teacher", "se-resnet18", "12")]["trainable"] > rows[("teacher", "se-resnet18", "I,II")]["trainable"]
+
+
+def test_cli_models_table_and_errors():
+    from click.testing import CliRunner
+
+    from lrh_tflm.cli import cli
+
+    runner = CliRunner()
+    table = runner.invoke(cli, ["models", "--profile", "smoke", "--leads", "2"])
+    assert table.exit_code == 0, table.output
+    assert "lrh-net-mcu" in table.output and "MACs" in table.output
+    assert "26 classes" in table.output  # the scored classes by default
+    bad = runner.invoke(cli, ["models", "--leads", "XY"])
+    assert bad.exit_code == 1 and "unknown lead 'XY'" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_cli_models_module_is_tensorflow_free():
+    import subprocess
+    import sys
+
+    code = ("import sys, lrh_tflm._cli.models; "
+            "sys.exit(1 if 'tensorflow' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
