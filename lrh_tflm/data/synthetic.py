@@ -578,6 +578,7 @@ def _datasheet(cfg: SynthConfig, classes: list[dict], combos: list[dict]) -> str
                      for c in classes)
     combo_rows = "\n".join(f"| {c['labels']} | {c['count']} | {100.0 * c['count'] / max(n, 1):.1f} |"
                            for c in combos)
+    rhythms = ", ".join(f"{name} {p:.0%}" for name, p in _RHYTHMS)
     return f"""# Synthetic 12-lead ECG dataset (lrh-tflm built-in)
 
 **What it is:** {n} synthetic 12-lead ECG records in the PhysioNet/CinC Challenge 2021 format
@@ -600,10 +601,10 @@ Labels are the official SNOMED CT codes of the Challenge's scored classes (`# Dx
 |---|---|---|---:|---:|
 {rows}
 
-Label model: exactly one rhythm (NSR 40 %, SB 20 %, STach 20 %, AF 20 %); RBBB (15 %) or LBBB
-(15 %), mutually exclusive; IAVB (20 % of sinus records; never with AF, which has no P wave);
-LAD (18 %); PVC (15 %); TInv (15 % of records without a bundle branch block, whose T changes are
-secondary). Age ~ N(55, 14) years (N(68, 14) with AF, LBBB or IAVB), clipped to 18–95; 52 % male.
+Label model: exactly one rhythm ({rhythms}); RBBB ({_P_RBBB:.0%}) or LBBB
+({_P_LBBB:.0%}), mutually exclusive; IAVB ({_P_IAVB:.0%} of sinus records; never with AF, which has
+no P wave); LAD ({_P_LAD:.0%}); PVC ({_P_PVC:.0%}); TInv ({_P_TINV:.0%} of records without a bundle
+branch block, whose T changes are secondary). Age ~ N(55, 14) years (N(68, 14) with AF, LBBB or IAVB), clipped to 18–95; 52 % male.
 
 ## Label combinations
 
