@@ -312,3 +312,155 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> Path:
     path = out_dir / "report.md"
     write_text_atomic(path, "\n".join(md))
     return path
+
+
+# --------------------------------------------------------------------------- build report
+def _names(abbr: Sequence[str], row: np.ndarray) -> list[str]:
+    return [a for a, on in zip(abbr, row) if on]
+
+
+def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages: dict,
+                      stage_seconds: dict, machine: dict, data_spec: str) -> tuple[Path, dict]:
+    """Collect a finished build's artefacts into the report and its JSON files.
+
+    Parameters
+    ----------
+    out_dir
+        ``OUT/report``.
+    opts, profile
+        The build options and resolved profile.
+    prepared, splits
+        The prepared data and its splits.
+    stages
+        Stage name → :class:`lrh_tflm.stages.StageResult`.
+    stage_seconds
+        Stage name → seconds (0-ish for reused stages).
+    machine
+        Where it ran.
+    data_spec
+        The canonical data spec.
+
+    Returns
+    -------
+    (Path, dict)
+        ``report.md`` and the benchmark dict.
+    """
+    import time as _time
+
+    from lrh_tflm import __version__
+    from lrh_tflm.data.pipeline import eval_windows
+    from lrh_tflm.io import read_json
+    from lrh_tflm.models.footprint import count_macs, count_params
+    from lrh_tflm.saved import load_model
+    from lrh_tflm.train import predict_probs
+
+    classes = list(prepared.classes.classes)
+    abbr = list(prepared.classes.abbreviations)
+    test = np.asarray(splits["test"])
+    window = int(prepared.pre.window)
+    ecg12, demo, y_test = eval_windows(prepared, test, window)
+    y_test = y_test.astype(bool)
+
+    def keras_result(name: str, stage: str) -> ModelResult:
+        s = stages[stage].summary
+        model, side = load_model(Path(s["model_dir"]))
+        from lrh_tflm.leads import lead_indices
+
+        idx = lead_indices(side["leads"], prepared.leads)
+        probs = predict_probs(model, {"ecg": ecg12[..., idx], "demo": demo})
+        hist = Path(s["model_dir"]).parent / "train" / "history.csv"
+        return ModelResult(name, tuple(side["leads"]), count_params(model)["trainable"],
+                           count_macs(model), side["metrics"]["test"], probs,
+                           hist if hist.exists() else None)
+
+    results = [keras_result("teacher-12", "teacher-12"),
+               keras_result("teacher-reduced", "teacher-reduced"),
+               keras_result("student-none", "student-none"),
+               keras_result("student-kd", "student-kd")]
+    int8 = stages["int8"].summary
+    qat = stages["qat"].summary
+    lat = int8["latency_ms"]
+    results[0].latency_ms = lat.get("teacher_float")
+    results[0].tflite_bytes = int8.get("teacher_float_bytes")
+    results[3].latency_ms = lat.get("student_float")
+    results[3].tflite_bytes = int8.get("float_bytes")
+    int8_probs = np.load(Path(int8["test_probs"]))
+    int8_side = read_json(Path(int8["int8"]).with_suffix(".json"))
+    thresholds = np.asarray(int8_side["thresholds"], dtype=float)
+    results.append(ModelResult("student-int8", results[3].leads, results[3].params, results[3].macs,
+                               int8["test_metrics"], int8_probs, None, lat.get("student_int8"),
+                               int8["tflite_bytes"]))
+    by = {r.name: r for r in results}
+    exp = stages["export"].summary
+    par = stages["parity"].summary
+
+    def metric(name, key):
+        v = by[name].metrics.get(key)
+        return None if v is None else float(v)
+
+    kd, none = metric("student-kd", "score"), metric("student-none", "score")
+    kd_gain = None if kd is None or not none else 100.0 * (kd - none) / abs(none)
+    f_score, q_score = metric("student-kd", "score"), metric("student-int8", "score")
+    bench = {
+        "version": __version__, "created": _time.strftime("%Y-%m-%d %H:%M:%S"),
+        "profile": profile.name, "leads": ",".join(by["student-kd"].leads),
+        "reduced_leads": ",".join(by["teacher-reduced"].leads), "kd": profile.kd.scheme,
+        "kd_loss": profile.kd.loss, "student": profile.student.variant,
+        "quantization": profile.quant.mode, "data": data_spec, "seed": opts.seed,
+        "machine": machine,
+        "params": {"teacher": by["teacher-12"].params, "assistant": by["teacher-reduced"].params,
+                   "student": by["student-kd"].params},
+        "param_ratio": by["teacher-12"].params / by["student-kd"].params,
+        "macs": {"teacher": by["teacher-12"].macs, "assistant": by["teacher-reduced"].macs,
+                 "student": by["student-kd"].macs},
+        "tflite_bytes": int8["tflite_bytes"], "float_tflite_bytes": int8.get("float_bytes"),
+        "arena_bytes": exp["arena_measured"], "arena_bytes_with_margin": exp["arena_bytes"],
+        "latency_ms": lat,
+        "latency_reduction_pct": 100.0 * (1 - lat["student_int8"] / lat["teacher_float"]),
+        "score": {r.name: metric(r.name, "score") for r in results},
+        "auroc": {r.name: metric(r.name, "auroc") for r in results},
+        "score_name": int8_side.get("score_name", "challenge"),
+        "kd_gain_pct": kd_gain,
+        "qat_drop_points": None if f_score is None or q_score is None else 100.0 * (f_score - q_score),
+        "qat_model_score": qat.get("test_score"),
+        "parity": par.get("exact_tflm_ref"), "parity_max_lsb_xnnpack": par.get("max_lsb_xnnpack"),
+        "parity_decision_agreement": par.get("decision_agreement"),
+        "parity_windows": par.get("n_windows"),
+        "test_records": int(len(test)), "classes": abbr,
+        "stage_seconds": stage_seconds,
+    }
+    # Example strips: the first few test records, with the int8 student's decisions.
+    from lrh_tflm.leads import lead_indices
+
+    idx = lead_indices(by["student-kd"].leads, prepared.leads)
+    pick = np.arange(min(4, len(test)))
+    pred = int8_probs >= thresholds
+    strips = Strips(ecg12[pick, 0][..., idx], by["student-kd"].leads, float(prepared.pre.fs),
+                    [prepared.names[test[i]] for i in pick],
+                    [_names(abbr, y_test[i]) for i in pick], [_names(abbr, pred[i]) for i in pick])
+    card = {
+        "name": f"LRH-Net ({profile.student.variant}) on {bench['leads']}",
+        "version": __version__, "data": {"spec": data_spec, "cache_key": prepared.manifest.get("key"),
+                                         "records": len(prepared),
+                                         "splits": {k: int(len(v)) for k, v in splits.items()}},
+        "leads": list(by["student-kd"].leads), "classes": classes, "abbreviations": abbr,
+        "thresholds": thresholds.tolist(),
+        "preprocessing": int8_side.get("preprocessing"),
+        "metrics": {r.name: {"test": r.metrics} for r in results},
+        "footprint": exp.get("footprint"), "tflite_sha256": exp.get("sha256"),
+        "kd": {"scheme": profile.kd.scheme, "loss": profile.kd.loss, "alpha": profile.kd.alpha,
+               "temperature": profile.kd.temperature,
+               "teacher_weights": list(profile.kd.teacher_weights)},
+        "intended_use": ("Research and engineering demonstration of knowledge distillation and "
+                         "microcontroller deployment. Not a medical device; on the synthetic "
+                         "default the numbers say nothing about clinical performance."),
+    }
+    notes = [f"Data: `{data_spec}` — {len(prepared)} records; test split {len(test)} records "
+             f"(centre windows of {window} samples at {prepared.pre.fs:g} Hz).",
+             f"Profile `{profile.name}`, KD `{profile.kd.scheme}` ({profile.kd.loss}), student "
+             f"`{profile.student.variant}`, quantisation `{profile.quant.mode}`."]
+    inputs = ReportInputs(title=f"lrh-tflm build report — {card['name']}", results=results,
+                          y_test=y_test, classes=classes, abbreviations=abbr,
+                          thresholds=thresholds.tolist(), benchmark=bench, model_card=card,
+                          strips=strips, notes=notes)
+    return write_report(out_dir, inputs), bench

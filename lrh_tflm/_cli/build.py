@@ -1,0 +1,59 @@
+"""``lrh-tflm build``: one command from records to a firmware-ready int8 model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lrh_tflm._cli.common import default_cache_dir, user_errors
+
+
+@click.command()
+@click.option("--leads", default="2", show_default=True,
+              help="Student leads: a Challenge set size (12, 6, 4, 3, 2) or a list such as I,II.")
+@click.option("--data", "data_spec", default="synthetic", show_default=True,
+              help="Records: synthetic (built-in), challenge:DIR, ptbxl:DIR, csv:FILE or a folder.")
+@click.option("--kd", type=click.Choice(["none", "vanilla", "parallel", "sequential"]), default=None,
+              help="Knowledge-distillation scheme [default: the profile's].")
+@click.option("--loss", type=click.Choice(["kl-softmax", "bce-sigmoid"]), default=None,
+              help="Distillation loss [default: the profile's].")
+@click.option("--student", type=click.Choice(["lrh-net", "lrh-net-mcu"]), default=None,
+              help="Student variant [default: the profile's].")
+@click.option("--profile", type=click.Choice(["smoke", "default", "paper"]), default="default",
+              show_default=True, help="smoke: tiny, for tests; default: CPU; paper: the paper's setup.")
+@click.option("--quantization", type=click.Choice(["qat", "ptq"]), default=None,
+              help="Quantisation-aware training or post-training only [default: the profile's].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
+              show_default=True, help="Build folder (one sub-folder per stage; rerun to resume).")
+@click.option("--firmware", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write the generated model files into this sketch folder, e.g. firmware/lrh_ecg.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Cache folder [default: $LRH_TFLM_CACHE or ~/.cache/lrh-tflm].")
+@click.option("--strict", is_flag=True, help="Stop at the first record problem.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes for data preparation [default: all cores].")
+@click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+@user_errors
+def build(leads, data_spec, kd, loss, student, profile, quantization, out, firmware, seed, cache,
+          strict, workers, quiet):
+    """Records (or the built-in synthetic set) to a firmware-ready int8 model.
+
+    Stages: data → 12-lead teacher → reduced-lead teacher → student with KD → student
+    without KD → QAT → int8 → parity → export → report. Each stage writes OUT/<stage>/
+    with a stage.json; unchanged stages are reused and a killed build resumes.
+    """
+    from lrh_tflm.build import BuildOptions
+    from lrh_tflm.build import build as run_build
+    from lrh_tflm.leads import parse_leads
+
+    opts = BuildOptions(leads=parse_leads(leads), data=data_spec, kd=kd, loss=loss, student=student,
+                        profile=profile, out=out, firmware=firmware, seed=seed,
+                        quantization=quantization, strict=strict, workers=workers,
+                        verbose=0 if quiet else 2)
+    res = run_build(opts, cache_dir=cache or default_cache_dir(), log=click.echo,
+                    progress=not quiet)
+    b = res.benchmark
+    click.echo(f"student int8: {b['tflite_bytes']:,} B, arena {b['arena_bytes']:,} B, "
+               f"test score {b['score']['student-int8']:.3f} "
+               f"(teacher-12 {b['score']['teacher-12']:.3f}); report: {res.report}")

@@ -1,0 +1,307 @@
+"""``lrh-tflm build``: records to a firmware-ready int8 model, as a chain of resumable stages.
+
+This module only orchestrates: every stage calls the library (data, train, quantize,
+parity, export, report) and records its summary through :class:`lrh_tflm.stages.StageRunner`,
+which reuses a stage whose inputs and configuration are unchanged and resumes a killed build
+from the last finished stage.
+
+Stages (folders under ``--out``)::
+
+    data                prepared 12-lead cache, splits, problems
+    teacher-12          SE-ResNet18 on 12 leads
+    teacher-reduced     SE-ResNet18 on the reduced leads (trained, or distilled as the assistant)
+    student-kd          LRH-Net on the student's leads, distilled with the chosen scheme
+    student-none        LRH-Net without KD (the baseline of the KD gain)
+    qat                 quantisation-aware fine-tuning (KD continues) — or PTQ only
+    int8                full-int8 and float .tflite files, latency
+    parity              TFLM == LiteRT-reference, XNNPACK ≤ 1 LSB, decisions vs Keras
+    export              C array, settings, op resolver, footprint (and --firmware copy)
+    report              report.md, figures, model_card.json, benchmark.json
+"""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from lrh_tflm import __version__
+from lrh_tflm.config import Profile, get_profile
+from lrh_tflm.io import config_hash, read_json, write_json_atomic
+from lrh_tflm.leads import LEADS, label, parse_leads
+from lrh_tflm.stages import StageResult, StageRunner
+
+KD_SCHEMES = ("none", "vanilla", "parallel", "sequential")
+STUDENTS = ("lrh-net", "lrh-net-mcu")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What the user asked for; everything else comes from the profile."""
+
+    leads: tuple[str, ...] = ("I", "II")
+    """Student leads (canonical names)."""
+    data: str = "synthetic"
+    """Data spec (``synthetic``, ``challenge:DIR``, ``ptbxl:DIR``, ``csv:FILE`` or a folder)."""
+    kd: str | None = None
+    """KD scheme; ``None``: the profile's."""
+    loss: str | None = None
+    """Distillation loss; ``None``: the profile's."""
+    student: str | None = None
+    """Student variant; ``None``: the profile's."""
+    profile: str = "default"
+    """Profile name."""
+    out: Path = Path("build")
+    """Build folder."""
+    firmware: Path | None = None
+    """Also write the firmware files here (e.g. ``firmware/lrh_ecg``)."""
+    seed: int = 0
+    """Seed of weights, shuffling, crops and splits."""
+    quantization: str | None = None
+    """``qat`` or ``ptq``; ``None``: the profile's."""
+    strict: bool = False
+    """Stop at the first record problem instead of skipping it."""
+    workers: int | None = None
+    """Processes for data preparation."""
+    verbose: int = 2
+    """Keras progress output (0 silent, 1 bar, 2 one line per epoch)."""
+
+
+@dataclass
+class BuildResult:
+    """A finished build."""
+
+    out: Path
+    stages: dict[str, StageResult]
+    benchmark: dict
+    report: Path
+    seconds: float
+    firmware_files: list[Path] = field(default_factory=list)
+
+
+def resolve_profile(opts: BuildOptions) -> Profile:
+    """The profile with the options' overrides applied (student variant, KD, quantisation, seed)."""
+    profile = get_profile(opts.profile)
+    if opts.kd is not None and opts.kd not in KD_SCHEMES:
+        raise ValueError(f"unknown KD scheme {opts.kd!r}; choose one of {', '.join(KD_SCHEMES)}")
+    if opts.student is not None and opts.student not in STUDENTS:
+        raise ValueError(f"unknown student {opts.student!r}; choose one of {', '.join(STUDENTS)}")
+    kd = replace(profile.kd, **{k: v for k, v in (("scheme", opts.kd), ("loss", opts.loss)) if v})
+    student = replace(profile.student, variant=opts.student or profile.student.variant)
+    quant = replace(profile.quant, mode=opts.quantization or profile.quant.mode)
+    split = replace(profile.split, seed=opts.seed)
+    return replace(profile, kd=kd, student=student, quant=quant, split=split)
+
+
+def machine_description() -> dict:
+    """Where the numbers were measured."""
+    import os
+
+    return {"description": f"{platform.machine()} {platform.processor() or ''} "
+                           f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+                           f"Python {platform.python_version()}".replace("  ", " "),
+            "cpu_count": os.cpu_count(), "python": platform.python_version()}
+
+
+def _describe_train(s: dict) -> str:
+    def f(x):
+        return "n/a" if x is None else f"{x:.3f}"
+    return (f"{label(s['leads'])}: test score {f(s.get('test_score'))}, AUROC {f(s.get('test_auroc'))}, "
+            f"{s.get('epochs')} epochs, {s.get('params'):,} params")
+
+
+def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = print,
+          progress: bool = True) -> BuildResult:
+    """Run (or resume) every stage of a build.
+
+    Parameters
+    ----------
+    opts
+        The user's options.
+    cache_dir
+        Where the synthetic default and prepared data caches live.
+    log
+        Receives one line per stage.
+    progress
+        Show progress bars (data preparation, Keras epochs).
+
+    Returns
+    -------
+    BuildResult
+    """
+    from lrh_tflm.data.cache import prepare
+    from lrh_tflm.data.record import ProblemLog
+    from lrh_tflm.data.sources import open_source
+    from lrh_tflm.data.splits import split_indices
+
+    t_start = time.perf_counter()
+    profile = resolve_profile(opts)
+    leads = parse_leads(opts.leads)
+    reduced = parse_leads(profile.kd.assistant_leads) if profile.kd.assistant_leads else leads
+    out = Path(opts.out)
+    runner = StageRunner(out, log)
+    verbose = opts.verbose if progress else 0
+
+    # ---- data: always asks the cache (instant when prepared); its key feeds every stage.
+    t0 = time.perf_counter()
+    source = open_source(opts.data, cache_dir=cache_dir, synth=profile.synth, progress=progress)
+    problems = ProblemLog(strict=opts.strict)
+    prepared = prepare(source, profile.data, profile.labels, Path(cache_dir) / "prepared",
+                       problems=problems, workers=opts.workers, progress=progress)
+    splits = split_indices(prepared, profile.split)
+    data_key = {"cache": prepared.manifest["key"], "split": asdict(profile.split)}
+
+    def data_stage(folder: Path) -> dict:
+        write_json_atomic(folder / "splits.json", {k: [prepared.names[i] for i in v]
+                                                   for k, v in splits.items()})
+        problems.save(folder / "problems.json")
+        return {"records": len(prepared), "classes": len(prepared.classes),
+                "train": len(splits["train"]), "val": len(splits["val"]),
+                "test": len(splits["test"]), "skipped": len(problems),
+                "cache": str(prepared.path), "prep_seconds": time.perf_counter() - t0}
+
+    runner.run("data", data_key, data_stage,
+               lambda s: (f"{s['records']} records, {s['classes']} classes, "
+                          f"{s['train']}/{s['val']}/{s['test']} train/val/test, "
+                          f"{s['skipped']} skipped"))
+    if len(problems):
+        log(problems.summary(limit=5))
+
+    common = {"data": data_key, "seed": opts.seed, "profile": profile.name}
+
+    def train(name: str, role: str, model_leads, teachers: tuple[StageResult, ...] = (),
+              weights: tuple[float, ...] | None = None) -> StageResult:
+        from lrh_tflm.train import train_stage
+
+        model_cfg = profile.teacher if role != "student" else profile.student
+        train_cfg = profile.teacher_train if role != "student" else profile.student_train
+        key = {**common, "role": role, "leads": model_leads, "model": asdict(model_cfg),
+               "train": asdict(train_cfg), "teachers": [t.key for t in teachers],
+               "kd": asdict(profile.kd) if teachers else None, "weights": weights}
+
+        def fn(folder: Path) -> dict:
+            trained = train_stage(role, prepared, splits, leads=model_leads, profile=profile,
+                                  out_dir=folder,
+                                  teachers=[Path(t.summary["model_dir"]) for t in teachers],
+                                  teacher_weights=weights, seed=opts.seed, verbose=verbose)
+            return trained.summary()
+
+        return runner.run(name, key, fn, _describe_train)
+
+    from lrh_tflm.distill import distill_schedule
+
+    teacher12 = train("teacher-12", "teacher", LEADS)
+    steps = distill_schedule(profile.kd.scheme, profile.kd.teacher_weights)
+    trained = {"teacher": teacher12}
+    # The reduced-lead teacher is always reported; in the sequential scheme it is the
+    # assistant distilled from the 12-lead teacher, otherwise it learns from labels.
+    assistant_step = next((s for s in steps if s.target == "assistant"), None)
+    if assistant_step is not None:
+        trained["assistant"] = train("teacher-reduced", "assistant", reduced,
+                                     tuple(trained[t] for t in assistant_step.teachers),
+                                     assistant_step.weights)
+    else:
+        trained["assistant"] = train("teacher-reduced", "assistant", reduced)
+    student_step = next(s for s in steps if s.target == "student")
+    student_kd = train("student-kd", "student", leads,
+                       tuple(trained[t] for t in student_step.teachers),
+                       student_step.weights if student_step.teachers else None)
+    student_none = train("student-none", "student", leads)
+    kd_teachers = tuple(trained[t] for t in student_step.teachers)
+
+    # ---- quantisation
+    from lrh_tflm import quantize as Q
+
+    qat_key = {**common, "student": student_kd.key, "quant": asdict(profile.quant),
+               "teachers": [t.key for t in kd_teachers], "kd": asdict(profile.kd)}
+
+    def qat_fn(folder: Path) -> dict:
+        return Q.qat_stage(Path(student_kd.summary["model_dir"]), prepared, splits, profile=profile,
+                           out_dir=folder,
+                           teachers=[Path(t.summary["model_dir"]) for t in kd_teachers],
+                           teacher_weights=student_step.weights if kd_teachers else None,
+                           seed=opts.seed, verbose=verbose).summary()
+
+    qat = runner.run("qat", qat_key, qat_fn)
+
+    def int8_fn(folder: Path) -> dict:
+        return Q.int8_stage(Path(qat.summary["model_dir"]),
+                            Path(student_kd.summary["model_dir"]),
+                            Path(teacher12.summary["model_dir"]), prepared, splits,
+                            profile=profile, out_dir=folder, seed=opts.seed)
+
+    int8 = runner.run("int8", {**common, "qat": qat.key}, int8_fn,
+                      lambda s: (f"{s['tflite_bytes']:,} B int8, test score "
+                                 f"{s['test_score']:.3f}, {s['latency_ms']['student_int8']:.2f} ms"))
+
+    def parity_fn(folder: Path) -> dict:
+        from lrh_tflm.parity import parity_chain
+        from lrh_tflm.data.pipeline import eval_windows
+        from lrh_tflm.saved import load_model
+
+        keras_model, side = Q.load_any(Path(qat.summary["model_dir"]))
+        idx = np.asarray(splits["test"])
+        ecg, demo, _ = eval_windows(prepared, idx, int(prepared.pre.window), leads)
+        abbr = list(prepared.classes.abbreviations)
+        report = parity_chain(Path(int8.summary["int8"]).read_bytes(), ecg, demo,
+                              [prepared.names[i] for i in idx], thresholds=side["thresholds"],
+                              classes=abbr, keras_model=keras_model)
+        report.save(folder / "parity.json")
+        if not report.passed:
+            raise RuntimeError(f"parity checks failed: {report.summary()}")
+        return report.to_dict() | {"line": report.summary()}
+
+    parity = runner.run("parity", {**common, "int8": int8.key}, parity_fn,
+                        lambda s: s.get("line", ""))
+
+    def export_fn(folder: Path) -> dict:
+        from lrh_tflm.export import export_firmware
+
+        tfl = Path(int8.summary["int8"])
+        side = read_json(tfl.with_suffix(".json"))
+        res = export_firmware(tfl, side, folder / "firmware", hop=profile.hop,
+                              arena_margin=profile.quant.arena_margin,
+                              arena_margin_bytes=profile.quant.arena_margin_bytes)
+        return {"files": [str(p) for p in res.files.values()], "sha256": res.sha256,
+                "ops": res.ops, "arena_measured": res.arena_measured,
+                "arena_bytes": res.arena_bytes, "footprint": res.footprint}
+
+    export = runner.run("export", {**common, "int8": int8.key, "hop": profile.hop}, export_fn,
+                        lambda s: (f"arena {s['arena_measured']:,} B measured, "
+                                   f"{s['arena_bytes']:,} B with margin, {len(s['ops'])} ops"))
+    firmware_files = []
+    if opts.firmware is not None:
+        firmware_files = install_firmware(Path(export.summary["files"][0]).parent, opts.firmware)
+        log(f"[firmware] wrote {', '.join(p.name for p in firmware_files)} to {firmware_files[0].parent}")
+
+    stage_seconds = {name: round(r.seconds, 2) for name, r in runner.results.items()}
+    total = time.perf_counter() - t_start
+    from lrh_tflm.report import make_build_report
+
+    report_path, bench = make_build_report(out / "report", opts=opts, profile=profile,
+                                     prepared=prepared, splits=splits, stages=runner.results,
+                                     stage_seconds=stage_seconds, machine=machine_description(),
+                                     data_spec=source.spec)
+    total = time.perf_counter() - t_start
+    bench["total_seconds"] = round(total, 1)
+    write_json_atomic(out / "report" / "benchmark.json", bench)
+    log(f"[report] {report_path}")
+    log(f"build finished in {total:.1f} s → {out}")
+    return BuildResult(out, dict(runner.results), bench, report_path, total, firmware_files)
+
+
+def install_firmware(src: Path, firmware: Path) -> list[Path]:
+    """Copy the generated firmware files into a sketch folder (its ``src/`` if it has one)."""
+    from lrh_tflm.export import FIRMWARE_FILES
+    from lrh_tflm.io import write_bytes_atomic
+
+    firmware = Path(firmware)
+    dest = firmware / "src" if (firmware / "src").is_dir() or firmware.name == "lrh_ecg" else firmware
+    written = []
+    for name in FIRMWARE_FILES:
+        write_bytes_atomic(dest / name, (Path(src) / name).read_bytes())
+        written.append(dest / name)
+    return written

@@ -1,0 +1,114 @@
+"""Score any saved model (Keras folder or int8/float ``.tflite``) on any dataset.
+
+The data is prepared with the model's own preprocessing (from its sidecar), the model's
+classes are looked up in the dataset's labels by name, and the model's saved thresholds
+turn probabilities into decisions.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from lrh_tflm.config import LabelConfig, SplitConfig
+
+
+def load_any_sidecar(model: Path) -> tuple[str, dict]:
+    """(``"keras"`` or ``"tflite"``, sidecar) for a saved Keras folder or a ``.tflite``."""
+    model = Path(model)
+    if model.is_dir():
+        from lrh_tflm.saved import read_sidecar
+
+        return "keras", read_sidecar(model)
+    if model.suffix == ".tflite":
+        from lrh_tflm.infer import load_sidecar
+
+        return "tflite", load_sidecar(model)
+    raise FileNotFoundError(f"{model}: not a saved model folder or a .tflite file")
+
+
+def align_labels(y: np.ndarray, data_classes, model_classes) -> tuple[np.ndarray, list[str]]:
+    """Columns of ``y`` reordered to ``model_classes``; classes the data lacks are all-false.
+
+    Returns the aligned matrix and the model classes missing from the data.
+    """
+    index = {c: i for i, c in enumerate(data_classes)}
+    out = np.zeros((y.shape[0], len(model_classes)), dtype=bool)
+    missing = []
+    for j, c in enumerate(model_classes):
+        if c in index:
+            out[:, j] = y[:, index[c]]
+        else:
+            missing.append(c)
+    return out, missing
+
+
+def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str = "all",
+                   split_cfg: SplitConfig | None = None, runtime: str = "litert-ref",
+                   workers: int | None = None, progress: bool = True) -> dict:
+    """Challenge score, macro AUROC/AUPRC/F1 and a per-class table for one model on one dataset.
+
+    Parameters
+    ----------
+    model
+        A saved Keras model folder or a ``.tflite`` with its ``<model>.json`` sidecar.
+    source
+        A data source (:func:`lrh_tflm.data.sources.open_source`).
+    cache_dir
+        Cache root for the prepared data.
+    problems
+        :class:`lrh_tflm.data.record.ProblemLog` receiving skipped records.
+    split
+        ``all`` records, or ``train``/``val``/``test`` of the dataset's split (official folds
+        where the dataset has them, else stratified folds of ``split_cfg``).
+    runtime
+        Interpreter for ``.tflite`` models (``litert-ref``, ``litert`` or ``tflm``).
+
+    Returns
+    -------
+    dict
+        ``metrics`` (:func:`lrh_tflm.metrics.evaluate`), ``records``, ``missing_classes``, ...
+    """
+    from lrh_tflm import metrics as M
+    from lrh_tflm.data.cache import prepare
+    from lrh_tflm.data.pipeline import eval_windows
+    from lrh_tflm.data.splits import split_indices
+    from lrh_tflm.export import preprocess_config, sidecar_classes, sidecar_thresholds
+
+    kind, side = load_any_sidecar(model)
+    pre = preprocess_config(side)
+    # The cache always stores the 12 canonical leads; the model's leads are cut from them.
+    from lrh_tflm.config import PreprocessConfig
+
+    pre = replace(pre, leads=PreprocessConfig().leads)
+    codes, abbr = sidecar_classes(side)
+    thresholds = np.asarray(sidecar_thresholds(side, codes), dtype=float)
+    space = "scored" if all(c[:1].isdigit() for c in codes) else "all"
+    prepared = prepare(source, pre, LabelConfig(space=space, min_count=0),
+                       Path(cache_dir) / "prepared", problems=problems, workers=workers,
+                       progress=progress)
+    if split == "all":
+        idx = np.arange(len(prepared))
+    else:
+        idx = np.asarray(split_indices(prepared, split_cfg or SplitConfig())[split])
+    leads = tuple(side["leads"])
+    ecg, demo, y = eval_windows(prepared, idx, int(pre.window), leads)
+    y, missing = align_labels(y.astype(bool), prepared.classes.classes, codes)
+
+    if kind == "keras":
+        from lrh_tflm.saved import load_model
+        from lrh_tflm.train import predict_probs
+
+        keras_model, _ = load_model(Path(model))
+        probs = predict_probs(keras_model, {"ecg": ecg, "demo": demo})
+    else:
+        from lrh_tflm.infer import Predictor
+
+        pred = Predictor(Path(model), side, runtime=runtime)
+        probs = np.concatenate([pred.predict_windows(ecg[i:i + 1], demo[i]) for i in range(len(idx))]) \
+            if len(idx) else np.zeros((0, len(codes)))
+    result = M.evaluate(y, probs, codes, thresholds, abbr)
+    return {"model": str(model), "kind": kind, "data": source.spec, "split": split,
+            "records": int(len(idx)), "skipped": len(problems), "missing_classes": missing,
+            "classes": codes, "abbreviations": abbr, "metrics": result}

@@ -1,0 +1,64 @@
+"""Regenerate the README's results table from a build's ``benchmark.json``.
+
+Usage: ``python tools/update_readme.py build/report/benchmark.json [README.md]``.
+The table sits between the ``<!-- results:start -->`` and ``<!-- results:end -->`` markers.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _f(v, fmt="{:.3f}"):
+    return "—" if v is None else fmt.format(v)
+
+
+def results_table(b: dict) -> str:
+    score, auroc = b.get("score", {}), b.get("auroc", {})
+    params, macs = b.get("params", {}), b.get("macs", {})
+    lat = b.get("latency_ms", {})
+    rows = [
+        ("teacher, 12 leads", "teacher-12", params.get("teacher"), macs.get("teacher"), lat.get("teacher_float")),
+        ("teacher, reduced leads", "teacher-reduced", params.get("assistant"), macs.get("assistant"), None),
+        ("LRH-Net alone", "student-none", params.get("student"), macs.get("student"), lat.get("student_float")),
+        ("LRH-Net + KD", "student-kd", params.get("student"), macs.get("student"), lat.get("student_float")),
+        ("LRH-Net + KD, int8", "student-int8", params.get("student"), macs.get("student"), lat.get("student_int8")),
+    ]
+    lines = ["| model | challenge score | macro AUROC | trainable params | MACs/window | LiteRT ms/window |",
+             "|---|---|---|---|---|---|"]
+    for label, key, p, m, l in rows:
+        lines.append(f"| {label} | {_f(score.get(key))} | {_f(auroc.get(key))} | "
+                     f"{_f(p, '{:,}')} | {_f(m, '{:,}')} | {_f(l, '{:.2f}')} |")
+    m = b.get("machine", {})
+    lines += ["",
+              f"KD gain {_f(b.get('kd_gain_pct'), '{:+.1f}')} % (relative), int8 drop "
+              f"{_f(b.get('qat_drop_points'), '{:+.2f}')} points, teacher→student latency "
+              f"−{_f(b.get('latency_reduction_pct'), '{:.0f}')} %, int8 model {_f(b.get('tflite_bytes'), '{:,}')} B, "
+              f"TFLM arena {_f(b.get('arena_bytes'), '{:,}')} B, TFLM == LiteRT-reference on "
+              f"{_f(100 * b['parity'] if b.get('parity') is not None else None, '{:.0f}')} % of windows.",
+              "",
+              f"Profile `{b.get('profile', '?')}`, leads {b.get('leads', '?')}, KD `{b.get('kd', '?')}`, student "
+              f"`{b.get('student', '?')}`, synthetic default; measured on {m.get('description', 'unknown machine')} "
+              f"({b.get('created', '')}). Build wall time {_f(b.get('total_seconds'), '{:.0f}')} s."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    bench = json.loads(Path(argv[1]).read_text())
+    readme = Path(argv[2] if len(argv) > 2 else "README.md")
+    text = readme.read_text()
+    if START not in text or END not in text:
+        print(f"{readme}: markers {START} / {END} not found", file=sys.stderr)
+        return 1
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{results_table(bench)}\n{END}{tail}")
+    print(f"updated {readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
