@@ -226,7 +226,9 @@ def ops_header(ops: Sequence[str], source_name: str, sha: str) -> str:
         raise ExportError(
             f"the model uses op(s) {', '.join(unknown)} that the firmware's op resolver does not "
             f"register; supported: {', '.join(sorted(OP_RESOLVER_METHODS))}")
-    calls = "\n".join(f"  if (r.{OP_RESOLVER_METHODS[op]}() != kTfLiteOk) ++failures;"
+    # kTfLiteOk is 0; comparing the status as an int keeps the header free of TFLM includes
+    # and valid whatever is included before it (a non-dependent name would need a declaration).
+    calls = "\n".join(f"  if (static_cast<int>(r.{OP_RESOLVER_METHODS[op]}()) != 0) ++failures;"
                       for op in ops)
     return (_banner(source_name, sha) + "#pragma once\n\n"
             f"// Builtin ops of the model ({len(ops)}): {', '.join(ops)}\n"
@@ -234,7 +236,8 @@ def ops_header(ops: Sequence[str], source_name: str, sha: str) -> str:
             "// tflite::MicroMutableOpResolver<lrh::kNumModelOps> after including TFLM.\n\n"
             "namespace lrh {\n"
             f"constexpr int kNumModelOps = {len(ops)};\n\n"
-            "// Adds every op the model needs; returns how many registrations failed.\n"
+            "// Adds every op the model needs; returns how many registrations failed\n"
+            "// (a status other than kTfLiteOk == 0).\n"
             "template <typename Resolver>\n"
             "inline int RegisterModelOps(Resolver& r) {\n"
             "  int failures = 0;\n"
