@@ -211,3 +211,15 @@ def test_gen_c_array_tool(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "tools" / "gen_c_array.py"), str(bad), str(out)],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "not a TFLite flatbuffer" in proc.stderr
+
+
+@needs_gxx
+@pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
+def test_firmware_core_builds_and_passes_against_the_export(exported, tmp_path):
+    """The generated settings satisfy the firmware's portable core (its own unit tests)."""
+    from lrh_tflm.firmware import build_host, run_core_tests
+
+    _, _, result = exported
+    build = build_host(result.out_dir, tmp_path / "build")
+    out = run_core_tests(build)
+    assert re.search(r"PASSED: \d+ checks, 0 failures", out), out[-500:]
