@@ -65,6 +65,15 @@ def test_qat_wraps_every_layer(exported, variant):
         assert not any(name.endswith("_bn") for name in custom)  # conv → BN folds
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_footprint_of_qat_model_equals_float(exported, variant):
+    from lrh_tflm.models.footprint import count_macs, count_params
+
+    entry = exported[variant]
+    assert count_params(entry["qat"]) == count_params(entry["float"])
+    assert count_macs(entry["qat"]) == count_macs(entry["float"]) > 0
+
+
 @pytest.mark.parametrize("path", ["qat_int8", "ptq_int8"])
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_int8_export_is_tflm_clean(exported, variant, path):

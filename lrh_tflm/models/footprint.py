@@ -35,9 +35,18 @@ def count_params(model: keras.Model) -> dict[str, int]:
     """
     trainable = total = 0
     for layer in model.layers:
-        inner = _inner(layer)
-        trainable += _n_weights(inner.trainable_weights)
-        total += _n_weights(inner.weights)
+        if type(layer).__name__ == "QuantizeLayer":
+            continue  # the input fake-quantiser: only range trackers
+        if hasattr(layer, "layer"):
+            # A QuantizeWrapper owns the float weights (named "<inner>/…") and its
+            # quantiser state (named "quant_<inner>/…"); the inner layer's own weight lists
+            # are incomplete once its kernel is swapped for a quantised one.
+            own = f"{layer.layer.name}/"
+            trainable += _n_weights(w for w in layer.trainable_weights if w.name.startswith(own))
+            total += _n_weights(w for w in layer.weights if w.name.startswith(own))
+            continue
+        trainable += _n_weights(layer.trainable_weights)
+        total += _n_weights(layer.weights)
     return {"trainable": trainable, "total": total}
 
 
