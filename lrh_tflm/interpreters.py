@@ -253,8 +253,12 @@ class _LiteRTRunner(Runner):
         kwargs = {"model_content": bytes(tflite_bytes), "num_threads": num_threads}
         if runtime == "litert-ref":
             kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_REF
-        self._interp = Interpreter(**kwargs)
-        self._interp.allocate_tensors()
+        try:
+            self._interp = Interpreter(**kwargs)
+            self._interp.allocate_tensors()
+        except (RuntimeError, ValueError) as err:
+            raise ModelFormatError(f"LiteRT ({runtime}) cannot prepare the model: "
+                                   f"{' '.join(str(err).split())}") from None
         # LiteRT lists inputs in the subgraph's order too; keep the tensor indices by position.
         self._in_index = [d["index"] for d in self._interp.get_input_details()]
         self._out_index = self._interp.get_output_details()[0]["index"]

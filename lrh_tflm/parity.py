@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from lrh_tflm.interpreters import Runner, first_divergence, make_runner
+from lrh_tflm.interpreters import ModelFormatError, Runner, first_divergence, make_runner
 from lrh_tflm.io import write_json_atomic
 
 
@@ -64,7 +64,9 @@ class ParityReport:
     exact_tflm_ref
         Share of windows whose TFLM output equals LiteRT-ref exactly (all classes).
     max_lsb_xnnpack
-        Largest |XNNPACK − reference| in int8 steps over all windows and classes.
+        Largest |XNNPACK − reference| in int8 steps over all windows and classes; ``None``
+        when XNNPACK cannot prepare the model at all (``xnnpack_error`` says why).  XNNPACK is
+        a host path only, so that case is reported but does not fail the chain.
     decision_agreement
         Share of (window, class) pairs where int8 and Keras decisions agree (``None`` without
         a Keras model).
@@ -85,7 +87,7 @@ class ParityReport:
 
     n_windows: int
     exact_tflm_ref: float
-    max_lsb_xnnpack: int
+    max_lsb_xnnpack: int | None
     decision_agreement: float | None
     failures: list[ParityFailure] = field(default_factory=list)
     passed: bool = False
@@ -94,18 +96,20 @@ class ParityReport:
     max_lsb_tflm: int = 0
     tflm_tolerance_lsb: int = 0
     divergence: dict | None = None
+    xnnpack_error: str | None = None
 
     def summary(self) -> str:
         """One line: the three numbers and the verdict."""
         agree = ("n/a (no Keras model)" if self.decision_agreement is None
                  else f"{100 * self.decision_agreement:.2f} %")
+        xnn = (f"XNNPACK max {self.max_lsb_xnnpack} LSB (≤ {self.max_lsb_allowed})"
+               if self.xnnpack_error is None else "XNNPACK cannot run the model")
         verdict = "PASS" if self.passed else f"FAIL ({len(self.failures)} failing window-class pairs)"
         where = ""
         if self.divergence and self.divergence.get("op_name"):
             where = f" (max {self.max_lsb_tflm} LSB, first at {self.divergence['op_name']})"
         return (f"parity on {self.n_windows} windows: TFLM == LiteRT-ref on "
-                f"{100 * self.exact_tflm_ref:.2f} %{where}, XNNPACK max {self.max_lsb_xnnpack} LSB "
-                f"(≤ {self.max_lsb_allowed}), decisions agree {agree} — {verdict}")
+                f"{100 * self.exact_tflm_ref:.2f} %{where}, {xnn}, decisions agree {agree} — {verdict}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -187,9 +191,15 @@ def parity_chain(tflite_int8: bytes, windows: np.ndarray, demo: np.ndarray | Non
     classes = [str(c) for c in classes]
 
     runners = dict(runners or {})
+    xnnpack_error = None
     for rt in ("litert-ref", "tflm", "litert"):
         if rt not in runners:
-            runners[rt] = make_runner(tflite_int8, rt, arena_size=arena_size)
+            try:
+                runners[rt] = make_runner(tflite_int8, rt, arena_size=arena_size)
+            except ModelFormatError as err:
+                if rt != "litert":
+                    raise
+                xnnpack_error = str(err)
     ref_runner = runners["litert-ref"]
     n_classes = int(np.prod(ref_runner.output.shape))
     if len(classes) != n_classes or len(thresholds) != n_classes:
@@ -206,7 +216,8 @@ def parity_chain(tflite_int8: bytes, windows: np.ndarray, demo: np.ndarray | Non
             outs[rt][i] = np.asarray(runner.run(ecg_q, demo_q)).reshape(-1)
 
     failures: list[ParityFailure] = []
-    ref, tflm, xnn = outs["litert-ref"], outs["tflm"], outs["litert"]
+    ref, tflm = outs["litert-ref"], outs["tflm"]
+    xnn = outs.get("litert", ref)
     for i, c in zip(*np.nonzero(tflm != ref)):
         failures.append(ParityFailure("tflm-vs-ref", names[i], int(i), classes[c],
                                       float(tflm[i, c]), float(ref[i, c])))
@@ -223,7 +234,7 @@ def parity_chain(tflite_int8: bytes, windows: np.ndarray, demo: np.ndarray | Non
         where = first_divergence(tflite_int8, r.quantize_ecg(windows[i]),
                                  None if r.demo is None else r.quantize_demo(demo[i]))
         divergence = {"record": names[i], "window": i, **(where or {})}
-    max_lsb_seen = int(lsb.max())
+    max_lsb_seen = int(lsb.max()) if xnnpack_error is None else None
 
     agreement = None
     if keras_model is not None:
@@ -235,13 +246,13 @@ def parity_chain(tflite_int8: bytes, windows: np.ndarray, demo: np.ndarray | Non
             failures.append(ParityFailure("decision", names[i], int(i), classes[c],
                                           float(p_int8[i, c]), float(p_keras[i, c])))
 
-    passed = (max_lsb_tflm <= tflm_tolerance_lsb and max_lsb_seen <= max_lsb
+    passed = (max_lsb_tflm <= tflm_tolerance_lsb and (max_lsb_seen or 0) <= max_lsb
               and (agreement is None or agreement >= min_agreement))
     return ParityReport(n_windows=n, exact_tflm_ref=exact, max_lsb_xnnpack=max_lsb_seen,
                         decision_agreement=agreement, failures=failures, passed=passed,
                         max_lsb_allowed=max_lsb, min_agreement=min_agreement,
                         max_lsb_tflm=max_lsb_tflm, tflm_tolerance_lsb=tflm_tolerance_lsb,
-                        divergence=divergence)
+                        divergence=divergence, xnnpack_error=xnnpack_error)
 
 
 __all__ = ["ParityFailure", "ParityReport", "parity_chain", "keras_logits"]

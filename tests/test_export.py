@@ -223,3 +223,44 @@ def test_firmware_core_builds_and_passes_against_the_export(exported, tmp_path):
     build = build_host(result.out_dir, tmp_path / "build")
     out = run_core_tests(build)
     assert re.search(r"PASSED: \d+ checks, 0 failures", out), out[-500:]
+
+
+def test_export_cli_end_to_end_on_real_records(tmp_path, samples_dir):
+    """saved student → PTQ int8 → parity → firmware files, through `lrh-tflm export`."""
+    from dataclasses import asdict
+
+    from click.testing import CliRunner
+
+    from lrh_tflm.cli import cli
+    from lrh_tflm.config import StudentConfig, get_profile
+    from lrh_tflm.models import build_student
+    from lrh_tflm.saved import save_model
+
+    prof = get_profile("smoke")
+    cfg = StudentConfig(variant="lrh-net-mcu", width=0.5, dense=16)
+    model = build_student(cfg, 2, 512, 3)
+    save_model(model, tmp_path / "saved", {
+        "kind": "student", "model_config": asdict(cfg), "n_leads": 2, "window": 512,
+        "n_classes": 3, "leads": list(LEADS), "fs": prof.data.fs,
+        "classes": {"classes": list(CLASSES), "abbreviations": list(ABBREV)},
+        "preprocessing": asdict(prof.data), "thresholds": [0.5, 0.5, 0.5]})
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["export", "--model", str(tmp_path / "saved"), "--out", str(out),
+                                   "--data", str(samples_dir), "--profile", "smoke",
+                                   "--cache", str(tmp_path / "cache"), "--workers", "1",
+                                   "--parity-windows", "64"])
+    assert res.exit_code == 0, res.output
+    assert "int8 model (ptq)" in res.output and "parity on " in res.output
+    tflite = (out / "model.tflite").read_bytes()
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["hop"] == prof.hop and meta["quantization"] == "ptq" and meta["leads"] == list(LEADS)
+    parity = json.loads((out / "parity.json").read_text())
+    assert parity["n_windows"] == 64 and parity["passed"]
+    fw = out / "firmware"
+    assert sorted(p.name for p in fw.iterdir()) == sorted(FIRMWARE_FILES)
+    assert parse_c_array((fw / "model_data.cc").read_text()) == tflite
+    assert f"kWindowSamples = 512;" in (fw / "model_settings.h").read_text()
+    # Asking for QAT on a float model is a clear error, not a silent PTQ.
+    res = CliRunner().invoke(cli, ["export", "--model", str(tmp_path / "saved"), "--out",
+                                   str(tmp_path / "o2"), "--quantization", "qat"])
+    assert res.exit_code == 1 and "QAT fine-tuning runs in `lrh-tflm build`" in res.output

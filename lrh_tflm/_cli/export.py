@@ -75,9 +75,9 @@ def export(model_dir, out, quantization, firmware_dir, data_spec, profile, parit
     model_path = write_model_bundle(tflite, sidecar, out)
     click.echo(f"int8 model ({mode}): {model_path} ({len(tflite):,} bytes; ops {', '.join(ops)})")
 
-    val = np.asarray(splits["val"])[:parity_windows]
-    if val.size == 0:
-        val = np.asarray(splits["train"])[:parity_windows]
+    # Held-out records first (validation, test); training records only to reach the count.
+    val = np.concatenate([np.asarray(splits[k], dtype=np.int64)
+                          for k in ("val", "test", "train")])[:parity_windows]
     x, d, _ = eval_windows(prepared, val, window, leads=leads)
     _, abbreviations = sidecar_classes(meta)
     report = parity_chain(tflite, x, d, [prepared.names[i] for i in val],
