@@ -343,12 +343,16 @@ class SimulatedDevice:
         ``(k, n)`` of the sketch's smoothing (2 of 3).
     timeout_s
         Longest wait for the core to print a window it owes.
+    settings
+        Override of what ``model_settings.h`` says (e.g. other thresholds: post-processing
+        runs in Python, so they need no rebuild); default read from the build's header.
 
     Use as a context manager; :attr:`port` is the path a client opens.
     """
 
     def __init__(self, build: fw.HostBuild, tflite_bytes: bytes, *, hop: int | None = None,
-                 smooth: tuple[int, int] = (2, 3), timeout_s: float = 10.0):
+                 smooth: tuple[int, int] = (2, 3), timeout_s: float = 10.0,
+                 settings: DeviceSettings | None = None):
         from lrh_tflm.data.preprocess import quantise
         from lrh_tflm.interpreters import make_runner
 
@@ -357,7 +361,7 @@ class SimulatedDevice:
         if not Path(build.host).is_file():
             raise DeviceError(f"{build.host} not found; build it with lrh_tflm.firmware.build_host")
         self.build = build
-        self.settings = DeviceSettings.from_header(build.settings_dir)
+        self.settings = settings or DeviceSettings.from_header(build.settings_dir)
         s = self.settings
         self.hop = int(hop or s.hop)
         self.sha256 = hashlib.sha256(tflite_bytes).hexdigest()

@@ -507,6 +507,7 @@ class StreamResult:
                "missing_windows": len(self.missing), "unpaired_windows": len(self.unpaired)}
         if self.pairs:
             out.update(paired=len(self.pairs),
+                       agree=sum(p.raw_agree and p.smoothed_agree for p in self.pairs),
                        raw_agree=sum(p.raw_agree for p in self.pairs),
                        smoothed_agree=sum(p.smoothed_agree for p in self.pairs),
                        max_dp=round(max(p.max_dp(self.classes) for p in self.pairs), 4))
