@@ -171,6 +171,7 @@ def test_int8_runs_in_tflm_and_matches_keras(exported, variant):
             (path, errs, spans)
 
 
+@pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
 def test_quantize_scope_loads_saved_qat_model(exported, tmp_path):
     import tf_keras as keras
 
