@@ -385,8 +385,8 @@ def play_frames(port, frames: Sequence[bytes], *, frame_period_s: float, cfg: St
     cfg
         Speed and ``timeout_s``.
     expected_windows
-        Stop as soon as the session holds this many window lines; ``None`` waits until the
-        board has been quiet for ``cfg.timeout_s`` after the last frame.
+        Stop as soon as the session holds this many window lines; ``None`` waits until no
+        window line has come for ``cfg.timeout_s`` after the last frame.
     listener
         Continue collecting into this listener's session (default: a new one on ``port``).
     on_line
@@ -431,10 +431,14 @@ def play_frames(port, frames: Sequence[bytes], *, frame_period_s: float, cfg: St
     thread.start()
     while not done.is_set():
         listener.poll()
-    # Silence is measured from the last frame: a long real-time replay is not a timeout.
+    # Silence is measured from the last frame (a long real-time replay is not a timeout) and
+    # only window lines break it: a board printing junk forever still times out.
     last_heard = time.monotonic()
+    n_windows = len(session.windows)
     while not failure:
-        if listener.poll():
+        listener.poll()
+        if len(session.windows) != n_windows:
+            n_windows = len(session.windows)
             last_heard = time.monotonic()
         if expected_windows is not None and len(session.windows) >= expected_windows:
             session.complete = expected_windows > 0
@@ -444,7 +448,11 @@ def play_frames(port, frames: Sequence[bytes], *, frame_period_s: float, cfg: St
     thread.join(timeout=cfg.timeout_s)
     session.elapsed_s = time.monotonic() - t_start
     if failure:
-        raise StreamError(f"writing to the port failed: {failure[0]}")
+        err = failure[0]
+        if "timeout" in type(err).__name__.lower() or "timeout" in str(err).lower():
+            raise StreamError(f"the board stopped taking data: a write timed out after "
+                              f"{session.frames_sent} frames (is it reading the port?)")
+        raise StreamError(f"writing to the port failed: {err}")
     if not session.windows and (expected_windows is None or expected_windows > 0):
         said = f"; it said: {session.errors[-1]}" if session.errors else ""
         junk = f"; {len(session.malformed)} unreadable line(s)" if session.malformed else ""
@@ -572,7 +580,7 @@ def check_hello(hello: dict, host: HostReference) -> list[str]:
     return []
 
 
-def open_port(port: str, baud: int, read_timeout_s: float = 0.05):
+def open_port(port: str, baud: int, read_timeout_s: float = 0.05, write_timeout_s: float = 10.0):
     """Open a serial port with pyserial.
 
     Raises
@@ -585,7 +593,8 @@ def open_port(port: str, baud: int, read_timeout_s: float = 0.05):
     except ImportError:
         raise StreamError("pyserial is not installed (pip install pyserial)") from None
     try:
-        return serial.Serial(port, baudrate=baud, timeout=read_timeout_s, write_timeout=10)
+        return serial.Serial(port, baudrate=baud, timeout=read_timeout_s,
+                             write_timeout=write_timeout_s)
     except (serial.SerialException, OSError, ValueError) as err:
         raise StreamError(f"cannot open serial port {port}: {err}") from None
 

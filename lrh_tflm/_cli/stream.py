@@ -72,7 +72,7 @@ def stream(record, port, model_path, sidecar, runtime, speed, baud, hop, frame_s
             click.echo(f"board error: {value}", err=True)
 
     try:
-        conn = st.open_port(port, baud)
+        conn = st.open_port(port, baud, write_timeout_s=timeout_s)
         try:
             result = st.stream_record(conn, rec, cfg=cfg, host=host, hop=hop, on_line=live)
         finally:
