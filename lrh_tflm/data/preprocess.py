@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -60,13 +61,20 @@ def bandpass_sos(cfg: PreprocessConfig) -> np.ndarray:
         If the band is not ``0 < low < high < fs / 2``.
     """
     low, high = (float(f) for f in cfg.band_hz)
-    nyquist = float(cfg.fs) / 2.0
+    return _butter_sos(float(cfg.fs), low, high, int(cfg.filter_order)).copy()
+
+
+@lru_cache(maxsize=16)
+def _butter_sos(fs: float, low: float, high: float, order: int) -> np.ndarray:
+    # Designing the filter costs about as much as applying it to a record: do it once
+    # (callers get copies from bandpass_sos, so the cached array is never modified).
+    nyquist = fs / 2.0
     if not 0.0 < low < high < nyquist:
         raise ValueError(f"band-pass {low}–{high} Hz must satisfy 0 < low < high < fs/2 "
                          f"= {nyquist} Hz")
-    sos = sps.butter(int(cfg.filter_order), [low, high], btype="bandpass",
-                     fs=float(cfg.fs), output="sos")
-    return np.asarray(sos, dtype=np.float64)
+    sos = np.asarray(sps.butter(order, [low, high], btype="bandpass", fs=fs, output="sos"),
+                     dtype=np.float64)
+    return sos
 
 
 def apply_bandpass(x: np.ndarray, sos: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -98,6 +106,8 @@ def to_canonical(record: Record, leads: Sequence[str]) -> np.ndarray:
         If a wanted lead is missing and cannot be derived (e.g. ``"missing leads: V1, V2"``).
     """
     have = {name: i for i, name in enumerate(record.leads)}
+    if all(l in have for l in leads):
+        return np.asarray(record.signal)[[have[l] for l in leads]].astype(np.float64)
     sig = np.asarray(record.signal, dtype=np.float64)
     derived: dict[str, np.ndarray] = {}
     if any(l in DERIVABLE and l not in have for l in leads) and "I" in have and "II" in have:
@@ -174,7 +184,7 @@ def check_record(record: Record, cfg: PreprocessConfig) -> None:
     seconds = sig.shape[1] / fs
     if seconds < cfg.min_seconds:
         raise RecordError(name, f"too short: {seconds:.2f} s < {cfg.min_seconds:g} s")
-    std = sig.astype(np.float64).std(axis=1)
+    std = sig.std(axis=1, dtype=np.float64)
     flat = [record.leads[i] for i in np.flatnonzero(std < cfg.flat_std_mv)]
     if flat:
         reason = f"flat line in lead(s) {', '.join(flat)} (std < {cfg.flat_std_mv:g} mV)"
