@@ -306,3 +306,16 @@ def test_stream_cli_board_not_reading_write_times_out(fixture_model):
         os.close(slave)
     assert res.exit_code == 1
     assert "stopped taking data" in res.output and "Traceback" not in res.output
+
+
+@needs_gpp
+def test_stream_cli_without_model_reports_the_board_alone(build, fixture_model):
+    if fw.default_settings_dir() != FIXTURE:
+        pytest.skip("an exported model_settings.h exists; the simulated device runs the fixture")
+    with device(build, fixture_model) as dev:
+        res = CliRunner().invoke(cli, ["stream", str(RECORD), "--port", dev.port, "--speed", "0",
+                                       "--timeout", "5"])
+    n = len(st.expected_starts(len(fixture_model["samples"]), 1024, HOP))
+    assert res.exit_code == 0, res.output
+    assert f"board: {n} windows, missed frames 0, 0 malformed" in res.output
+    assert "agreement" not in res.output

@@ -63,6 +63,23 @@ def stream(record, port, model_path, sidecar, runtime, speed, baud, hop, frame_s
             raise click.ClickException(str(err)) from None
     elif sidecar is not None:
         raise click.UsageError("--sidecar needs --model")
+    model_cfg = None
+    if host is None:
+        # No model given: play what the repository's firmware build expects (leads, rate).
+        from lrh_tflm.config import PreprocessConfig
+        from lrh_tflm.firmware import default_settings_dir
+        from lrh_tflm.simdevice import DeviceError, DeviceSettings
+
+        settings_dir = default_settings_dir()
+        try:
+            fws = DeviceSettings.from_header(settings_dir)
+        except (DeviceError, OSError) as err:
+            raise click.ClickException(f"no --model and no usable firmware settings: {err}") from None
+        model_cfg = PreprocessConfig(leads=fws.leads, fs=fws.fs, window=fws.window)
+        hop = hop or fws.hop
+        if not as_json:
+            click.echo(f"no --model: playing leads {', '.join(fws.leads)} at {fws.fs:g} Hz as "
+                       f"{settings_dir / 'model_settings.h'} says; board decisions only", err=True)
     hop = hop or (int(meta["hop"]) if isinstance(meta.get("hop"), int) else None)
     cfg = st.StreamConfig(speed=speed, samples_per_frame=frame_samples, timeout_s=timeout_s)
 
@@ -74,7 +91,8 @@ def stream(record, port, model_path, sidecar, runtime, speed, baud, hop, frame_s
     try:
         conn = st.open_port(port, baud, write_timeout_s=timeout_s)
         try:
-            result = st.stream_record(conn, rec, cfg=cfg, host=host, hop=hop, on_line=live)
+            result = st.stream_record(conn, rec, cfg=cfg, host=host, model_cfg=model_cfg, hop=hop,
+                                      on_line=live)
         finally:
             conn.close()
     except st.StreamError as err:
