@@ -499,7 +499,7 @@ class SimulatedDevice:
                 except OSError:
                     continue  # no client on the slave side at the moment
                 safe = 0
-                for i, byte in enumerate(data):
+                for byte in data:
                     pending.append(byte)
                     done = self._mirror.feed(byte)
                     if done:
