@@ -242,6 +242,18 @@ def convert_float(model, *, batch1: bool = True) -> bytes:
     return bytes(converter.convert())
 
 
+def _fit_shape(x, shape) -> np.ndarray | None:
+    """``x`` as float32 of ``shape`` if it differs only in singleton axes, else ``None``.
+
+    Comparing the non-singleton axes (not just the size) rejects a transposed (leads, T)
+    window instead of silently scrambling it.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if tuple(d for d in x.shape if d != 1) != tuple(d for d in shape if d != 1):
+        return None
+    return x.reshape(shape)
+
+
 def _representative(batches: Iterable, ecg_shape, demo_shape):
     """Yield ``[ecg, demo]`` float32 arrays of batch 1, checking their shapes."""
     count = 0
@@ -250,10 +262,7 @@ def _representative(batches: Iterable, ecg_shape, demo_shape):
             ecg, demo = item
         except (TypeError, ValueError):
             raise ConversionError(f"representative item {i} is not an (ecg, demo) pair") from None
-        ecg = np.asarray(ecg, dtype=np.float32).reshape(ecg_shape) \
-            if np.size(ecg) == int(np.prod(ecg_shape)) else None
-        demo = np.asarray(demo, dtype=np.float32).reshape(demo_shape) \
-            if np.size(demo) == int(np.prod(demo_shape)) else None
+        ecg, demo = _fit_shape(ecg, ecg_shape), _fit_shape(demo, demo_shape)
         if ecg is None or demo is None:
             raise ConversionError(f"representative item {i} does not fit the model inputs "
                                   f"ecg {ecg_shape} and demo {demo_shape} (batch 1)")

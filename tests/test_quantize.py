@@ -200,6 +200,9 @@ def test_convert_int8_rejects_bad_representative_data(exported):
     bad = np.zeros((1, 1, WINDOW + 1, LEADS), "float32")
     with pytest.raises(q.ConversionError, match="does not fit"):
         q.convert_int8(model, [(bad, np.zeros((1, 5), "float32"))])
+    transposed = np.zeros((1, 1, LEADS, WINDOW), "float32")
+    with pytest.raises(q.ConversionError, match="does not fit"):
+        q.convert_int8(model, [(transposed, np.zeros((1, 5), "float32"))])
     nan = np.full((1, 1, WINDOW, LEADS), np.nan, "float32")
     with pytest.raises(q.ConversionError, match="NaN"):
         q.convert_int8(model, [(nan, np.zeros((1, 5), "float32"))])
