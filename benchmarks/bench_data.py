@@ -94,6 +94,7 @@ def main(argv=None) -> dict:
                     "help_s_below": 1.0},
         "met": {"records_per_s": n / first2 >= 300, "rerun": rerun / first2 < 0.05,
                 "help": statistics.median(help_t) < 1.0},
+        "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
     }

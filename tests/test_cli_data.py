@@ -1,5 +1,6 @@
 """`lrh-tflm data inspect` / `data prepare` through click, on the real PhysioNet samples."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,8 @@ def test_inspect_table_and_strict(tmp_path):
     assert "JS20004: flat line" in res.stdout
     res = run("inspect", SAMPLES / "cinc2021", "--strict", "--no-progress", "--cache", tmp_path)
     assert res.exit_code == 1
-    assert "Error: JS20004: flat line in lead(s) V2, V4, V6" in res.output
+    # Records are read in parallel: the first problem found is either flat record.
+    assert re.search(r"Error: JS2000[48]: flat line in lead\(s\) V2, V4, V6", res.output)
     assert "Traceback" not in res.output
 
 
@@ -84,7 +86,8 @@ def test_prepare_real_samples_and_reuse(tmp_path):
 def test_prepare_strict_names_record(tmp_path):
     res = run("prepare", SAMPLES / "cinc2021", "--strict", "--cache", tmp_path, "--no-progress")
     assert res.exit_code == 1
-    assert "Error: JS20004: flat line" in res.output and "Traceback" not in res.output
+    assert re.search(r"Error: JS2000[48]: flat line", res.output)
+    assert "Traceback" not in res.output
     assert not (tmp_path / "prepared").exists() or not any((tmp_path / "prepared").iterdir())
 
 

@@ -25,7 +25,7 @@ class _InspectOne:
 
     pre: PreprocessConfig | None
 
-    def __call__(self, source: DataSource, ref: RecordRef):
+    def __call__(self, source: DataSource, ref: RecordRef, index: int):
         rec = source.read(ref)
         if self.pre is not None:
             check_record(rec, self.pre)
@@ -76,14 +76,19 @@ def inspect_source(source: DataSource, *, problems: ProblemLog, progress: bool =
     """
     refs = list(source.refs())
     problems.extend(source.listing_problems())
-    rows = []
-    for _, ok, res in map_records(source, refs, _InspectOne(pre), workers=workers,
+    rows, failed = [], []
+    for i, ok, res in map_records(source, refs, _InspectOne(pre), workers=workers,
                                   progress=progress, desc="inspect"):
         if ok:
-            rows.append(res)
-        else:
+            rows.append((i, res))
+        elif problems.strict:
             problems.add(*res)
-    rows.sort(key=lambda r: r[0])
+        else:
+            failed.append((i, res))
+    # Parallel results arrive in completion order; report everything in listing order.
+    for _, res in sorted(failed):
+        problems.add(*res)
+    rows = [res for _, res in sorted(rows, key=lambda r: r[0])]
 
     fs = Counter(_fs_key(r[1]) for r in rows)
     leads = Counter(lead_label(r[3]) if len(r[3]) != 12 else "12" for r in rows)
