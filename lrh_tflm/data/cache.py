@@ -51,6 +51,8 @@ from lrh_tflm.io import config_hash, read_json, write_json_atomic
 CACHE_FORMAT = 1
 #: Upper bound on records per task sent to a worker process.
 _MAX_CHUNK = 64
+#: Fewer records than this are processed in-process when workers would have to be spawned.
+_MIN_SPAWN_RECORDS = 512
 #: Rows copied at a time when compacting the signal array.
 _COPY_ROWS = 256
 
@@ -130,13 +132,17 @@ def map_records(source: DataSource, refs: Sequence[RecordRef], fn: Callable, *,
     bar = tqdm(total=n, desc=desc, unit="rec", disable=not progress, file=sys.stderr,
                leave=False)
     try:
-        if workers == 1 or n <= chunk:
+        ctx = _mp_context()
+        # Spawned workers re-import the package (and the caller's main module), which costs
+        # seconds; for a few hundred records one process is faster.
+        if workers == 1 or n <= chunk or (ctx.get_start_method() == "spawn"
+                                          and n < _MIN_SPAWN_RECORDS):
             for i, ref in items:
                 yield (i, *_run_one(source, fn, ref, i))
                 bar.update(1)
             return
         pool = ProcessPoolExecutor(max_workers=min(workers, math.ceil(n / chunk)),
-                                   mp_context=_mp_context(), initializer=_init_worker,
+                                   mp_context=ctx, initializer=_init_worker,
                                    initargs=(source, fn))
         try:
             pending = {pool.submit(_run_chunk, items[s:s + chunk]) for s in range(0, n, chunk)}
