@@ -214,3 +214,25 @@ def test_official_folds_kept(tmp_path):
 def test_load_prepared_rejects_incomplete(tmp_path):
     with pytest.raises(DatasetError, match="not a prepared-data folder"):
         load_prepared(tmp_path)
+
+
+class OwnSpaceSource(FakeSource):
+    """A source with its own label vocabulary (as PTB-XL offers ``class_space``)."""
+
+    def class_space(self, name, codes_seen=()):
+        from lrh_tflm.data.labels import ClassSpace
+        if name == "scored":
+            return ClassSpace(("NORM", "MI", "CD"), ("NORM", "MI", "CD"))
+        raise DatasetError(f"label space {name!r} does not fit {self.spec}")
+
+
+def test_source_label_space_used(tmp_path):
+    recs = {"P1": make_record("P1", ("NORM",)), "P2": make_record("P2", ("MI", "NORM")),
+            "P3": make_record("P3", ("MI",))}
+    data = prepare(OwnSpaceSource(recs), PRE, LabelConfig(), tmp_path, problems=ProblemLog(),
+                   workers=1, progress=False)
+    assert data.classes.classes == ("NORM", "MI")          # CD has no positives: dropped
+    assert data.y.tolist() == [[True, False], [True, True], [False, True]]
+    with pytest.raises(DatasetError, match="does not fit"):
+        prepare(OwnSpaceSource(recs), PRE, LabelConfig(space="rhythm"), tmp_path,
+                problems=ProblemLog(), workers=1, progress=False)

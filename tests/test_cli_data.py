@@ -124,3 +124,14 @@ def test_data_commands_do_not_import_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_prepare_synthetic_default(tmp_path):
+    # DATA defaults to the built-in synthetic set, generated once into the cache.
+    res = run("prepare", "--profile", "smoke", "--cache", tmp_path, "--no-progress")
+    assert res.exit_code == 0, res.output
+    folder = Path(next(l for l in res.stdout.splitlines() if l.startswith("prepared")).split()[1])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert folder.name.startswith("challenge-") and manifest["spec"].startswith("synthetic:")
+    assert manifest["n_records"] == 160 and manifest["cache_len"] == 1000
+    assert len(manifest["class_counts"]) >= 5
