@@ -38,8 +38,6 @@ KNOWN_FORBIDDEN: frozenset[str] = frozenset({
 
 #: Input names of the model contract, in signature order.
 INPUT_NAMES = ("ecg", "demo")
-#: Demographic vector length (see lrh_tflm.models.blocks.DEMO_FEATURES).
-_DEMO = 5
 
 
 class ConversionError(ValueError):
