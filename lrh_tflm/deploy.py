@@ -1,0 +1,218 @@
+"""From a trained float student to int8 artefacts: QAT fine-tuning (KD continues) and conversion.
+
+Two stage recipes used by :mod:`lrh_tflm.build` (and usable on their own):
+
+- :func:`qat_stage` — quantisation-aware fine-tuning of a saved student inside the same
+  :class:`~lrh_tflm.distill.Distiller` and teachers as its KD stage (or nothing, for PTQ);
+- :func:`int8_stage` — full-int8 and float ``.tflite`` files with sidecars, test-split
+  metrics of the int8 model on the LiteRT reference kernels, and single-thread latencies.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lrh_tflm.config import TrainConfig
+
+
+def load_any(path: Path):
+    """Load a saved model folder, float or QAT (``sidecar["qat"]``), with its sidecar."""
+    from lrh_tflm.saved import WEIGHTS_FILE, config_from_dict, load_model, read_sidecar
+
+    path = Path(path)
+    meta = read_sidecar(path)
+    if not meta.get("qat"):
+        return load_model(path)
+    from lrh_tflm.models import build_model
+    from lrh_tflm.quantize import quantize_aware, quantize_scope
+
+    cfg = config_from_dict(meta["kind"], meta["model_config"])
+    float_model = build_model(meta["kind"], cfg, int(meta["n_leads"]), int(meta["window"]),
+                              int(meta["n_classes"]))
+    model = quantize_aware(float_model)
+    with quantize_scope():
+        model.load_weights(str(path / WEIGHTS_FILE))
+    return model, meta
+
+
+@dataclass
+class QATResult:
+    """A finished QAT (or PTQ pass-through) stage."""
+
+    model_dir: Path
+    qat: bool
+    test_metrics: dict
+    val_metrics: dict
+    seconds: float
+    epochs: int
+
+    def summary(self) -> dict:
+        return {"model_dir": str(self.model_dir), "qat": self.qat,
+                "test_score": self.test_metrics.get("score"),
+                "test_auroc": self.test_metrics.get("auroc"),
+                "val_score": self.val_metrics.get("score"), "epochs": self.epochs,
+                "seconds": self.seconds}
+
+
+def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Path,
+              teachers: Sequence[Path] = (), teacher_weights: Sequence[float] | None = None,
+              seed: int = 0, verbose: int = 1) -> QATResult:
+    """Quantisation-aware fine-tuning of a saved student, distillation continuing.
+
+    With ``profile.quant.mode == "ptq"`` nothing is trained: the float student is passed on
+    and the int8 stage quantises it post-training.
+
+    Parameters
+    ----------
+    student_dir
+        The saved float student (``lrh_tflm.saved``).
+    prepared, splits
+        Prepared data and its splits.
+    profile
+        Uses ``profile.quant`` (epochs, learning rate), ``profile.student_train`` (batch size)
+        and ``profile.kd``.
+    out_dir
+        Stage folder: ``train/`` and ``model/`` (weights of the QAT model, sidecar with
+        ``"qat": true``).
+    teachers, teacher_weights
+        The student's KD teachers (saved folders) and their weights; empty: labels only.
+
+    Returns
+    -------
+    QATResult
+    """
+    from lrh_tflm import metrics as M
+    from lrh_tflm.data.pipeline import eval_windows, make_dataset
+    from lrh_tflm.distill import Distiller
+    from lrh_tflm.leads import lead_indices
+    from lrh_tflm.quantize import quantize_aware, unquantized_layers
+    from lrh_tflm.saved import load_model, read_sidecar, save_model
+    from lrh_tflm.train import predict_probs, train_model
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    quant = profile.quant
+    side = read_sidecar(student_dir)
+    if quant.mode == "ptq":
+        return QATResult(Path(student_dir), False, side["metrics"]["test"], side["metrics"]["val"],
+                         0.0, 0)
+    if quant.mode != "qat":
+        raise ValueError(f"unknown quantisation mode {quant.mode!r}; choose qat or ptq")
+    float_model, _ = load_model(student_dir)
+    qat_model = quantize_aware(float_model)
+    left = unquantized_layers(qat_model)
+    if left:
+        raise ValueError(f"QAT left layers in float: {', '.join(left)}")
+    cached = prepared.leads
+    window = int(prepared.pre.window)
+    classes = list(prepared.classes.classes)
+    loaded = [(load_model(p)[0], lead_indices(read_sidecar(p)["leads"], cached)) for p in teachers]
+    distiller = Distiller(qat_model, loaded, student_leads=lead_indices(side["leads"], cached))
+    cfg = TrainConfig(epochs=quant.qat_epochs, batch_size=profile.student_train.batch_size,
+                      lr=quant.qat_lr, lr_drops=(), patience=max(quant.qat_epochs, 1))
+    train_ds = make_dataset(prepared, splits["train"], window=window, batch_size=cfg.batch_size,
+                            training=True, seed=seed)
+    ecg, demo, y_val = eval_windows(prepared, splits["val"], window)
+    result = train_model(distiller, train_ds, None, cfg, out_dir / "train", classes=classes,
+                         val_data=({"ecg": ecg, "demo": demo}, y_val.astype(bool)), seed=seed,
+                         kd=profile.kd, teacher_weights=teacher_weights if loaded else None,
+                         abbreviations=prepared.classes.abbreviations, verbose=verbose)
+    ecg, demo, y_test = eval_windows(prepared, splits["test"], window)
+    probs = predict_probs(distiller, {"ecg": ecg, "demo": demo})
+    test_metrics = M.evaluate(y_test.astype(bool), probs, classes, result.thresholds,
+                              prepared.classes.abbreviations)
+    from lrh_tflm.train import _finite  # strict JSON for sidecars
+
+    sidecar = {**side, "qat": True, "role": "student-qat",
+               "thresholds": [round(float(t), 6) for t in result.thresholds],
+               "metrics": _finite({"val": result.val_metrics, "test": test_metrics}),
+               "qat_config": {"epochs": quant.qat_epochs, "lr": quant.qat_lr,
+                              "from": str(student_dir)}}
+    model_dir = save_model(result.model, out_dir / "model", sidecar)
+    return QATResult(model_dir, True, test_metrics, result.val_metrics,
+                     time.perf_counter() - t0, result.epochs_run)
+
+
+def median_latency_ms(tflite_bytes: bytes, *, runs: int = 50, warmup: int = 5,
+                      runtime: str = "litert") -> float:
+    """Median wall time (ms) of one single-thread LiteRT invoke on a zero input window."""
+    from lrh_tflm.interpreters import make_runner
+
+    runner = make_runner(tflite_bytes, runtime, num_threads=1)
+    feeds = [np.zeros(t.shape, dtype=t.dtype) for t in (runner.ecg, runner.demo) if t is not None]
+    for _ in range(warmup):
+        runner.run(*feeds)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        runner.run(*feeds)
+        times.append(time.perf_counter() - t0)
+    return 1000.0 * float(np.median(times))
+
+
+def int8_stage(qat_dir: Path, float_dir: Path, teacher_dir: Path, prepared, splits: dict, *,
+               profile, out_dir: Path, seed: int = 0, latency_runs: int = 50) -> dict:
+    """Convert the (QAT) student to full-int8 and float ``.tflite``; score and time them.
+
+    Writes ``student_int8.tflite``/``.json``, ``student_float.tflite``/``.json``,
+    ``teacher_float.tflite`` and ``test_probs.npy`` (int8 model on the test split, LiteRT
+    reference kernels) into ``out_dir``.
+
+    Returns
+    -------
+    dict
+        Paths, sizes, ops, test metrics of the int8 model and median latencies (ms) of the
+        float teacher, float student and int8 student (LiteRT, one thread).
+    """
+    from lrh_tflm import metrics as M
+    from lrh_tflm.data.pipeline import eval_windows, representative_windows
+    from lrh_tflm.export import write_model_bundle
+    from lrh_tflm.infer import Predictor
+    from lrh_tflm.quantize import check_ops, convert_float, convert_int8, tflite_ops
+    from lrh_tflm.saved import load_model
+
+    out_dir = Path(out_dir)
+    qat_model, side = load_any(qat_dir)
+    float_model, float_side = load_model(float_dir)
+    teacher, _ = load_model(teacher_dir)
+    leads = tuple(side["leads"])
+    window = int(prepared.pre.window)
+    ecg, demo = representative_windows(prepared, splits["train"], profile.quant.representative_windows,
+                                       window, leads, seed=seed)
+    rep = [(ecg[i:i + 1], demo[i:i + 1]) for i in range(len(ecg))]
+    int8 = convert_int8(qat_model, rep)
+    check_ops(int8)
+    student_float = convert_float(float_model)
+    teacher_float = convert_float(teacher)
+    info = {"quantization": profile.quant.mode}
+    int8_path = write_model_bundle(int8, {**side, **info}, out_dir, "student_int8")
+    float_path = write_model_bundle(student_float, float_side, out_dir, "student_float")
+    teacher_path = out_dir / "teacher_float.tflite"
+    from lrh_tflm.io import write_bytes_atomic
+
+    write_bytes_atomic(teacher_path, teacher_float)
+
+    test = np.asarray(splits["test"])
+    t_ecg, t_demo, y = eval_windows(prepared, test, window, leads)
+    pred = Predictor(int8_path, {**side, **info}, runtime="litert-ref")
+    probs = np.concatenate([pred.predict_windows(t_ecg[i:i + 1], t_demo[i]) for i in range(len(test))])
+    np.save(out_dir / "test_probs.npy", probs)
+    classes = list(prepared.classes.classes)
+    metrics = M.evaluate(y.astype(bool), probs, classes, np.asarray(side["thresholds"]),
+                         prepared.classes.abbreviations)
+    latency = {"teacher_float": median_latency_ms(teacher_float, runs=latency_runs),
+               "student_float": median_latency_ms(student_float, runs=latency_runs),
+               "student_int8": median_latency_ms(int8, runs=latency_runs),
+               "runs": latency_runs, "threads": 1, "runtime": "LiteRT (XNNPACK), batch 1"}
+    from lrh_tflm.train import _finite
+
+    return _finite({"int8": str(int8_path), "float": str(float_path), "teacher_float": str(teacher_path),
+                    "tflite_bytes": len(int8), "float_bytes": len(student_float),
+                    "teacher_float_bytes": len(teacher_float), "ops": tflite_ops(int8),
+                    "test_probs": str(out_dir / "test_probs.npy"), "test_metrics": metrics,
+                    "test_score": metrics["score"], "test_auroc": metrics["auroc"],
+                    "latency_ms": latency})
