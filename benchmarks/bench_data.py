@@ -1,7 +1,8 @@
 """Benchmark of data ingest: prepare (read + check + resample + band-pass + cache) and reuse.
 
 On the built-in synthetic set (generated once into a temporary cache, not timed): records/s of
-a first ``prepare`` with 1 and 2 worker processes, the time of a cached re-run (listing,
+a first ``prepare`` with 1 and 2 worker processes (wall clock, and CPU time per record,
+which other load on the machine does not change), the time of a cached re-run (listing,
 fingerprint, memory-mapped load) relative to the first, and the wall time of
 ``lrh-tflm --help`` (median of 10 subprocess runs).  Targets: ≥ 300 records/s with 2
 workers, re-run < 5 % of the first, ``--help`` < 1 s.  Writes ``benchmarks/results/data.json``.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,11 +34,19 @@ from lrh_tflm.io import to_jsonable, write_json_atomic
 RESULTS = Path(__file__).resolve().parent / "results" / "data.json"
 
 
-def _prepare_timed(source, prof, root: Path, workers: int) -> tuple[float, int]:
-    start = time.perf_counter()
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (the worker processes)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _prepare_timed(source, prof, root: Path, workers: int) -> tuple[float, int, float]:
+    """Wall seconds, records, CPU seconds (the latter does not depend on other load)."""
+    cpu0, start = _cpu_s(), time.perf_counter()
     data = prepare(source, prof.data, prof.labels, root, problems=ProblemLog(),
                    workers=workers, progress=False)
-    return time.perf_counter() - start, len(data)
+    return time.perf_counter() - start, len(data), _cpu_s() - cpu0
 
 
 def _help_times(n: int = 10) -> list[float]:
@@ -65,11 +75,12 @@ def main(argv=None) -> dict:
         generate_s = time.perf_counter() - t0
         source = open_source("synthetic", cache_dir=tmp, synth=synth, progress=False)
 
-        first1, n = _prepare_timed(source, prof, tmp / "p1", workers=1)
-        first2, _ = _prepare_timed(source, prof, tmp / "p2", workers=2)
+        load_before = os.getloadavg()[0]
+        first1, n, cpu1 = _prepare_timed(source, prof, tmp / "p1", workers=1)
+        first2, _, cpu2 = _prepare_timed(source, prof, tmp / "p2", workers=2)
         # The re-run opens the source afresh, as a new command would.
         source = open_source("synthetic", cache_dir=tmp, synth=synth, progress=False)
-        rerun, n2 = _prepare_timed(source, prof, tmp / "p2", workers=2)
+        rerun, n2, _ = _prepare_timed(source, prof, tmp / "p2", workers=2)
         assert n2 == n
         shutil.rmtree(tmp / "p1")
 
@@ -86,6 +97,9 @@ def main(argv=None) -> dict:
         "prepare_1_worker_records_per_s": round(n / first1, 1),
         "prepare_2_workers_s": round(first2, 3),
         "prepare_2_workers_records_per_s": round(n / first2, 1),
+        "prepare_1_worker_cpu_ms_per_record": round(1000 * cpu1 / n, 3),
+        "prepare_2_workers_cpu_ms_per_record": round(1000 * cpu2 / n, 3),
+        "records_per_s_if_2_idle_cores": round(2 * n / cpu2, 1),
         "cached_rerun_s": round(rerun, 4),
         "cached_rerun_fraction": round(rerun / first2, 4),
         "help_median_s": round(statistics.median(help_t), 3),
@@ -94,7 +108,8 @@ def main(argv=None) -> dict:
                     "help_s_below": 1.0},
         "met": {"records_per_s": n / first2 >= 300, "rerun": rerun / first2 < 0.05,
                 "help": statistics.median(help_t) < 1.0},
-        "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
+        "load_average_1min_before": round(load_before, 2),
+        "load_average_1_5_15_after": [round(v, 2) for v in os.getloadavg()],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
     }
