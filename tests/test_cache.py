@@ -1,4 +1,5 @@
 """The prepared-data cache: contents, reuse, atomicity, strict mode, dataset-level errors."""
+import os
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +141,7 @@ def test_leftover_temp_folder_not_reused(tmp_path):
     src = FakeSource(five_records())
     key = cache_mod.cache_key(src, src.refs(), PRE, LabelConfig())
     # A killed run leaves a temp folder, even one with a plausible x.npy; it must be ignored.
-    stale = tmp_path / f".tmp-fake-{key}-999-deadbeef"
+    stale = tmp_path / f".tmp-fake-{key}-999999999-deadbeef"      # a pid that cannot run
     stale.mkdir(parents=True)
     np.save(stale / "x.npy", np.zeros((5, 400, 12), np.float32))
     data = prepare(src, PRE, LabelConfig(), tmp_path, problems=ProblemLog(), workers=1,
@@ -148,8 +149,17 @@ def test_leftover_temp_folder_not_reused(tmp_path):
     assert src.reads == 5
     assert data.path == tmp_path / f"fake-{key}"
     assert data.x.any()
-    # No temp folder of this run is left behind.
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == [stale.name]
+    # Neither this run's temp folder nor the dead process's is left behind.
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
+
+
+def test_live_process_temp_folder_kept(tmp_path):
+    src = FakeSource(five_records())
+    key = cache_mod.cache_key(src, src.refs(), PRE, LabelConfig())
+    busy = tmp_path / f".tmp-fake-{key}-{os.getpid()}-cafecafe"   # e.g. a concurrent run
+    busy.mkdir(parents=True)
+    prepare(src, PRE, LabelConfig(), tmp_path, problems=ProblemLog(), workers=1, progress=False)
+    assert busy.is_dir()
 
 
 def test_failed_build_leaves_nothing(tmp_path):

@@ -332,6 +332,24 @@ def _first_problems(problems: ProblemLog, limit: int = 3) -> str:
     return "; ".join(str(p) for p in list(problems)[:limit])
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _remove_dead_temps(root: Path, prefix: str) -> None:
+    """Delete temporary folders of this cache key left by processes that no longer run."""
+    for path in root.glob(prefix + "*"):
+        pid = path.name[len(prefix):].split("-")[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def prepare(source: DataSource, pre: PreprocessConfig, classes_cfg: LabelConfig,
             cache_root: Path, *, problems: ProblemLog, workers: int | None = None,
             progress: bool = True) -> PreparedData:
@@ -383,6 +401,7 @@ def prepare(source: DataSource, pre: PreprocessConfig, classes_cfg: LabelConfig,
         raise DatasetError(f"no records found in {source.spec}{detail}")
 
     cache_root.mkdir(parents=True, exist_ok=True)
+    _remove_dead_temps(cache_root, f".tmp-{source.kind}-{key}-")
     tmp = cache_root / f".tmp-{source.kind}-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
