@@ -54,7 +54,7 @@ def test_eval_dataset_equals_numpy_reference():
     assert sizes == [2, 2, 1]          # nothing dropped
     assert ecg.shape == (5, 1, WINDOW, 12) and ecg.dtype == np.float32
     ref_ecg, ref_demo, ref_y = eval_windows(data, idx, WINDOW)
-    np.testing.assert_allclose(ecg, ref_ecg, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(ecg, ref_ecg, rtol=1e-5, atol=2e-5)
     np.testing.assert_array_equal(demo, data.demo[idx])
     np.testing.assert_array_equal(y, data.y[idx].astype(np.float32))
     # Centre crop of the valid part, normalised as preprocess.normalise_window.
