@@ -220,3 +220,22 @@ def test_cli_user_errors(tmp_path):
     res = _invoke(["distill", "--teacher", str(tmp_path / "fake"), "--kd", "vanilla", "--out",
                    str(tmp_path / "o")])
     assert res.exit_code == 1 and "not a saved model" in res.output
+
+
+def test_selection_score_falls_back_to_auroc_without_normal_class():
+    y = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], bool)
+    probs = np.array([[0.4, 0.1], [0.2, 0.3], [0.3, 0.2], [0.1, 0.45]])
+    assert train.score_name(["164889003", "164890007"]) == "auroc"
+    assert train.validation_score(y, probs, ["164889003", "164890007"]) == pytest.approx(1.0)
+    assert train.score_name(CLASSES) == "challenge"
+
+
+def test_mirrored_strategy(tmp_path):
+    x, y = tiny_data(16)
+    strategy = train.get_strategy("mirrored")
+    with strategy.scope():
+        d = Distiller(student(), [], student_leads=[0, 1])
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=3e-3, lr_drops=(), patience=3)
+    res = train.train_model(d, as_ds(x, y), None, cfg, tmp_path, classes=CLASSES,
+                            val_data=(x, y), strategy=strategy, verbose=0)
+    assert res.epochs_run == 1 and np.isfinite(res.history["loss"][0])
