@@ -1,0 +1,67 @@
+"""Helpers shared by the benchmark scripts: data preparation, machine facts, result files.
+
+Benchmarks are scripts at the edge of the project, so they may read the environment (the cache
+folder) and write ``benchmarks/results/*.json``; the library code they call does not.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
+from lrh_tflm.io import read_json, to_jsonable, write_json_atomic
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    """Where the numbers were measured (cores, load, Python, platform)."""
+    return {"cpu_count": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "gpu": "none (CPU only)"}
+
+
+def cache_dir() -> Path:
+    """The CLI's cache folder (``$LRH_TFLM_CACHE`` or the XDG cache)."""
+    from lrh_tflm._cli.common import default_cache_dir
+
+    return default_cache_dir()
+
+
+def prepare_synthetic(profile, cache: Path | None = None, seed: int = 0):
+    """The profile's synthetic default, prepared and split as :func:`lrh_tflm.build.build` does.
+
+    Returns
+    -------
+    tuple
+        ``(prepared, splits)`` with the split seeded by ``seed`` (as ``BuildOptions.seed``).
+    """
+    from dataclasses import replace
+
+    from lrh_tflm.data.cache import prepare
+    from lrh_tflm.data.record import ProblemLog
+    from lrh_tflm.data.sources import open_source
+    from lrh_tflm.data.splits import split_indices
+
+    cache = Path(cache or cache_dir())
+    source = open_source("synthetic", cache_dir=cache, synth=profile.synth, progress=False)
+    problems = ProblemLog()
+    prepared = prepare(source, profile.data, profile.labels, cache / "prepared",
+                       problems=problems, progress=False)
+    if len(problems):
+        raise RuntimeError(f"the synthetic default reported problems: {problems.summary(limit=3)}")
+    return prepared, split_indices(prepared, replace(profile.split, seed=seed))
+
+
+def load_results(path: Path) -> dict:
+    """A results file, or an empty dict when there is none yet."""
+    return read_json(path) if Path(path).exists() else {}
+
+
+def save_results(path: Path, result: dict, show: bool = True) -> None:
+    """Write a results file atomically (strict JSON) and optionally print it."""
+    write_json_atomic(path, result)
+    if show:
+        print(json.dumps(to_jsonable(result), indent=2))
