@@ -257,7 +257,8 @@ def tune_thresholds(y: np.ndarray, probs: np.ndarray, classes: Sequence[str], *,
     """Per-class probability thresholds that maximise the challenge score (coordinate ascent).
 
     Each pass visits the classes in turn and moves that class's threshold to the grid value
-    with the best score (the middle of a plateau of equal scores), the others held fixed; passes repeat until none improves.  The score
+    with the best score (the middle of a plateau of equal scores), the others held fixed;
+    passes repeat until none improves.  The score
     is updated incrementally (one class column at a time), so 1000 records × 26 classes × 49
     grid values take milliseconds per pass.
 

@@ -30,7 +30,8 @@ def tiny_data(n=48, seed=0):
     y = rng.random((n, C)) < 0.3
     ecg = rng.normal(size=(n, 1, W, 12)).astype(np.float32)
     # Make the labels learnable from lead II (index 1): a class adds an offset to it.
-    ecg[..., 1] += (y.astype(np.float32) @ np.array([1.0, -1.0, 0.5, 2.0], np.float32))[:, None, None]
+    offsets = y.astype(np.float32) @ np.array([1.0, -1.0, 0.5, 2.0], np.float32)
+    ecg[..., 1] += offsets[:, None, None]
     demo = rng.normal(size=(n, 5)).astype(np.float32)
     return {"ecg": ecg, "demo": demo}, y.astype(np.float32)
 
@@ -112,7 +113,8 @@ def test_teachers_frozen_student_trains_and_sees_own_leads():
     # call/predict = the student on its own leads (I, II) of the 12-lead batch.
     np.testing.assert_allclose(
         d.predict(x, verbose=0),
-        student.predict({"ecg": x["ecg"][..., :2], "demo": x["demo"]}, verbose=0), rtol=1e-5, atol=1e-5)
+        student.predict({"ecg": x["ecg"][..., :2], "demo": x["demo"]}, verbose=0),
+        rtol=1e-5, atol=1e-5)
 
 
 def test_total_loss_is_weighted_sum():

@@ -61,7 +61,8 @@ def test_train_model_logs_selects_and_tunes(tmp_path):
                             val_data=(xv, yv), verbose=0)
     hist = train.read_history(tmp_path / "history.csv")
     assert hist["epoch"] == [0, 1]
-    assert {"loss", "student_loss", "auroc", "val_loss", "val_auroc", "val_score", "lr"} <= set(hist)
+    assert {"loss", "student_loss", "auroc", "val_loss", "val_auroc", "val_score",
+            "lr"} <= set(hist)
     assert res.extra["tensorboard"] == any((tmp_path / "tb").rglob("events.out.tfevents*"))
     assert not (tmp_path / "backup").exists() or not any((tmp_path / "backup").iterdir())
     assert res.score_name == "challenge" and res.epochs_run == 2 and not res.resumed
@@ -145,7 +146,8 @@ def test_save_load_round_trip(tmp_path, kind):
     inputs = {"ecg": x["ecg"][..., :n], "demo": x["demo"]}
     path = saved.save_model(model, tmp_path / "m", _sidecar(kind, cfg, n, leads))
     loaded, meta = saved.load_model(path)
-    np.testing.assert_array_equal(model.predict(inputs, verbose=0), loaded.predict(inputs, verbose=0))
+    np.testing.assert_array_equal(model.predict(inputs, verbose=0),
+                                  loaded.predict(inputs, verbose=0))
     assert meta["leads"] == leads and meta["version"] == lrh_tflm.__version__
     assert meta["model_config"]["width"] == cfg.width and "created" in meta
     assert saved.config_from_dict(kind, meta["model_config"]) == cfg

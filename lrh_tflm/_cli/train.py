@@ -1,4 +1,5 @@
-"""``lrh-tflm train`` and ``lrh-tflm distill``: thin wrappers over :func:`lrh_tflm.train.train_stage`.
+"""``lrh-tflm train`` and ``lrh-tflm distill``: thin wrappers over
+:func:`lrh_tflm.train.train_stage`.
 
 TensorFlow is imported inside the command functions only, so ``--help`` stays fast.
 """
@@ -151,7 +152,7 @@ def distill(teacher: Path | None, assistant: Path | None, leads: str, scheme: st
     missing = sorted(needs(kd.scheme) - set(models))
     if missing:
         raise click.UsageError(f"--kd {kd.scheme} needs --{' and --'.join(missing)}")
-    for name, path in models.items():
+    for path in models.values():
         read_sidecar(path)  # a clear error now, before data preparation
     assistant_leads = (parse_leads(kd.assistant_leads) if kd.assistant_leads
                        else read_sidecar(assistant)["leads"] if assistant is not None
