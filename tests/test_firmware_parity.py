@@ -20,7 +20,7 @@ from lrh_tflm.data.record import RecordError
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None,
                                 reason="g++/make not installed: the host firmware build needs them")
 
-SAMPLES = Path("/work/shared/data/challenge-samples")
+from conftest import SAMPLES_DIR as SAMPLES  # ../shared beside the checkout
 FIXTURE = fw.FIRMWARE_DIR / "tests" / "fixture"
 LEADS = ("I", "II")
 HOP = 100            # more windows per 10-s record than the default hop

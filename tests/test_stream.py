@@ -31,7 +31,8 @@ needs_gpp = pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make
                                       "firmware core built with them")
 
 FIXTURE = fw.FIRMWARE_DIR / "tests" / "fixture"
-RECORD = Path("/work/shared/data/challenge-samples/cinc2020/Q0017")  # 58 s at 500 Hz → 25 windows
+from conftest import SAMPLES_DIR  # ../shared beside the checkout
+RECORD = SAMPLES_DIR / "cinc2020" / "Q0017"  # 58 s at 500 Hz → 25 windows
 HOP = 250
 
 
