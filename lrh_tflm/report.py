@@ -48,6 +48,8 @@ class ModelResult:
     history: Path | None = None
     latency_ms: float | None = None
     tflite_bytes: int | None = None
+    val_metrics: dict | None = None
+    """Validation-split metrics, where the stage measured them."""
 
 
 @dataclass
@@ -371,7 +373,8 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
         hist = Path(s["model_dir"]).parent / "train" / "history.csv"
         return ModelResult(name, tuple(side["leads"]), count_params(model)["trainable"],
                            count_macs(model), side["metrics"]["test"], probs,
-                           hist if hist.exists() else None)
+                           hist if hist.exists() else None,
+                           val_metrics=side["metrics"].get("val"))
 
     results = [keras_result("teacher-12", "teacher-12"),
                keras_result("teacher-reduced", "teacher-reduced"),
@@ -446,7 +449,8 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
         "leads": list(by["student-kd"].leads), "classes": classes, "abbreviations": abbr,
         "thresholds": thresholds.tolist(),
         "preprocessing": int8_side.get("preprocessing"),
-        "metrics": {r.name: {"test": r.metrics} for r in results},
+        "metrics": {r.name: {"test": r.metrics, **({"val": r.val_metrics} if r.val_metrics else {})}
+                    for r in results},
         "footprint": exp.get("footprint"), "tflite_sha256": exp.get("sha256"),
         "kd": {"scheme": profile.kd.scheme, "loss": profile.kd.loss, "alpha": profile.kd.alpha,
                "temperature": profile.kd.temperature,

@@ -1,7 +1,11 @@
 """Shared pytest fixtures: where the real PhysioNet sample records live, and copies of them."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -38,3 +42,47 @@ def copy_sample(samples_dir, tmp_path):
         return dest / f"{name}.hea"
 
     return _copy
+
+
+# ----------------------------------------------------------------------------- smoke build
+#: ``python -m lrh_tflm.cli``: the CLI in a fresh process, so a test can kill it.
+CLI = (sys.executable, "-m", "lrh_tflm.cli")
+
+
+def run_cli(args, *, cache: Path, timeout: float = 600, check: bool = False):
+    """Run ``lrh-tflm ARGS`` in a subprocess with ``LRH_TFLM_CACHE=cache``; return the result.
+
+    stdout and stderr are captured as text; with ``check`` a non-zero exit fails the test
+    showing the output.
+    """
+    env = {**os.environ, "LRH_TFLM_CACHE": str(cache), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    res = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=env,
+                         timeout=timeout)
+    if check and res.returncode != 0:
+        pytest.fail(f"lrh-tflm {' '.join(map(str, args))} exited {res.returncode}:\n"
+                    f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+@dataclass(frozen=True)
+class SmokeBuild:
+    """One finished ``lrh-tflm build --profile smoke`` shared by the whole session."""
+
+    out: Path
+    cache: Path
+    stdout: str
+
+
+@pytest.fixture(scope="session")
+def smoke_cache(tmp_path_factory) -> Path:
+    """A session cache folder: the synthetic set and prepared caches are made once."""
+    return tmp_path_factory.mktemp("lrh_cache")
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory, smoke_cache) -> SmokeBuild:
+    """Run the smoke build once (about 1.5 min on 2 cores) and share it."""
+    out = tmp_path_factory.mktemp("smoke_build") / "build"
+    res = run_cli(["build", "--profile", "smoke", "--out", out, "--quiet", "--workers", "1"],
+                  cache=smoke_cache, check=True)
+    return SmokeBuild(out=out, cache=smoke_cache, stdout=res.stdout)

@@ -1,0 +1,205 @@
+"""``lrh-tflm build`` end to end on the smoke profile: artefacts, reuse, resume, firmware, errors.
+
+One smoke build is shared by the session (``smoke_build`` in conftest.py); only the
+kill-and-resume test runs a build of its own.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CLI, run_cli
+
+STAGES = ("data", "teacher-12", "teacher-reduced", "student-kd", "student-none", "qat", "int8",
+          "parity", "export")
+MODEL_NAMES = ("teacher-12", "teacher-reduced", "student-none", "student-kd", "student-int8")
+#: The generated model files the sketch compiles (footprint.json travels with them).
+MODEL_FILES = ("model_data.h", "model_data.cc", "model_settings.h", "model_ops.h")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _read(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _stage_lines(stdout: str) -> dict[str, str]:
+    """``[stage] …`` log lines by stage name."""
+    lines = {}
+    for line in stdout.splitlines():
+        if line.startswith("[") and "]" in line:
+            lines.setdefault(line[1:line.index("]")], line)
+    return lines
+
+
+# ----------------------------------------------------------------------------- (a) artefacts
+@pytest.mark.slow
+def test_every_stage_finished_with_its_summary(smoke_build):
+    for stage in STAGES:
+        meta = _read(smoke_build.out / stage / "stage.json")
+        assert meta["name"] == stage and meta["key"] and isinstance(meta["summary"], dict)
+        assert not (smoke_build.out / stage / "stage.started.json").exists()
+    lines = _stage_lines(smoke_build.stdout)
+    for stage in STAGES:
+        assert "done in" in lines[stage], lines.get(stage)
+
+
+@pytest.mark.slow
+def test_report_and_figures_exist(smoke_build):
+    report = smoke_build.out / "report"
+    md = (report / "report.md").read_text()
+    for png in ("training_curves.png", "roc.png", "comparison.png", "f1.png", "strips.png"):
+        path = report / png
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+        assert f"]({png})" in md, f"report.md does not show {png}"
+    for name in MODEL_NAMES:
+        assert f"| {name} |" in md
+
+
+@pytest.mark.slow
+def test_benchmark_has_every_headline_number(smoke_build):
+    b = _read(smoke_build.out / "report" / "benchmark.json")
+    assert set(b["params"]) >= {"teacher", "assistant", "student"}
+    assert all(isinstance(b["params"][k], int) and b["params"][k] > 0 for k in b["params"])
+    assert b["param_ratio"] == pytest.approx(b["params"]["teacher"] / b["params"]["student"])
+    assert all(b["macs"][k] > 0 for k in ("teacher", "assistant", "student"))
+    assert b["tflite_bytes"] == (smoke_build.out / "int8" / "student_int8.tflite").stat().st_size
+    assert b["arena_bytes"] > 0
+    lat = b["latency_ms"]
+    assert all(lat[k] > 0 for k in ("teacher_float", "student_float", "student_int8"))
+    assert b["latency_reduction_pct"] == pytest.approx(
+        100 * (1 - lat["student_int8"] / lat["teacher_float"]))
+    for key in ("score", "auroc"):
+        assert set(b[key]) == set(MODEL_NAMES), key
+        assert all(v is None or -1.5 <= v <= 1.0 for v in b[key].values())
+    s = b["score"]
+    assert b["kd_gain_pct"] == pytest.approx(
+        100 * (s["student-kd"] - s["student-none"]) / abs(s["student-none"]))
+    assert b["qat_drop_points"] == pytest.approx(100 * (s["student-kd"] - s["student-int8"]))
+    assert 0.0 <= b["parity"] <= 1.0
+    assert set(b["stage_seconds"]) >= set(STAGES)
+    # The report's numbers are the stages' numbers, not recomputed ones.
+    int8 = _read(smoke_build.out / "int8" / "stage.json")["summary"]
+    assert s["student-int8"] == pytest.approx(int8["test_score"])
+
+
+@pytest.mark.slow
+def test_model_card_describes_the_model(smoke_build):
+    card = _read(smoke_build.out / "report" / "model_card.json")
+    side = _read(smoke_build.out / "int8" / "student_int8.json")
+    assert card["data"]["spec"].startswith("synthetic") and card["data"]["cache_key"]
+    assert card["leads"] == ["I", "II"] == side["leads"]
+    assert len(card["classes"]) == len(card["abbreviations"]) == len(card["thresholds"])
+    assert card["thresholds"] == side["thresholds"]
+    assert card["preprocessing"]["fs"] == 100.0 and card["preprocessing"]["window"] == 512
+    for name in MODEL_NAMES:
+        assert "score" in card["metrics"][name]["test"]
+    assert "val" in card["metrics"]["student-kd"]
+    assert card["footprint"]["flatbuffer_bytes"] > 0 and card["footprint"]["arena_measured_bytes"] > 0
+    from lrh_tflm import __version__
+
+    assert card["version"] == __version__
+
+
+@pytest.mark.slow
+def test_export_folder_has_the_model_files(smoke_build):
+    fw = smoke_build.out / "export" / "firmware"
+    for name in (*MODEL_FILES, "footprint.json"):
+        assert (fw / name).stat().st_size > 0, name
+    tfl = (smoke_build.out / "int8" / "student_int8.tflite").read_bytes()
+    import hashlib
+
+    assert hashlib.sha256(tfl).hexdigest() in (fw / "model_data.cc").read_text()
+    assert "kArenaBytes" in (fw / "model_settings.h").read_text()
+
+
+# ----------------------------------------------------------------------------- (b) + (d) rerun
+@pytest.fixture(scope="module")
+def rerun(smoke_build, tmp_path_factory):
+    """Rerun the finished build, installing the firmware into a copy of the sketch."""
+    sketch = tmp_path_factory.mktemp("sketch") / "lrh_ecg"
+    shutil.copytree(REPO / "firmware" / "lrh_ecg", sketch)
+    before = {p.name: p.read_bytes() for p in (sketch / "src").iterdir() if p.is_file()}
+    t0 = time.perf_counter()
+    res = run_cli(["build", "--profile", "smoke", "--out", smoke_build.out, "--quiet",
+                   "--workers", "1", "--firmware", sketch], cache=smoke_build.cache, check=True)
+    return res, time.perf_counter() - t0, sketch, before
+
+
+@pytest.mark.slow
+def test_rerun_reuses_every_stage(rerun):
+    res, seconds, _, _ = rerun
+    lines = _stage_lines(res.stdout)
+    for stage in STAGES:
+        assert "reused" in lines[stage], lines.get(stage)
+    assert "done in" not in res.stdout
+    # No training: process start, TensorFlow import and the report's figures only.
+    assert seconds < 60, f"rerun took {seconds:.0f} s"
+
+
+@pytest.mark.slow
+def test_firmware_option_writes_model_files_into_sketch_src(rerun, smoke_build):
+    res, _, sketch, before = rerun
+    export = smoke_build.out / "export" / "firmware"
+    for name in MODEL_FILES:
+        assert (sketch / "src" / name).read_bytes() == (export / name).read_bytes(), name
+        assert not (sketch / name).exists(), f"{name} landed beside the .ino, not in src/"
+    # The portable core next to them is untouched.
+    for name, data in before.items():
+        if name not in (*MODEL_FILES, "footprint.json"):
+            assert (sketch / "src" / name).read_bytes() == data, name
+    assert "[firmware] wrote" in res.stdout
+
+
+# ----------------------------------------------------------------------------- (c) resume
+@pytest.mark.slow
+def test_killed_build_resumes_from_finished_stages(smoke_build, tmp_path):
+    out = tmp_path / "build"
+    env = {**os.environ, "LRH_TFLM_CACHE": str(smoke_build.cache), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    args = [*CLI, "build", "--profile", "smoke", "--kd", "none", "--out", str(out), "--quiet",
+            "--workers", "1"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "teacher-12" / "stage.json").exists():
+            assert proc.poll() is None, f"build exited early with {proc.returncode}"
+            assert time.monotonic() < deadline, "teacher-12 did not finish in 300 s"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (out / "report" / "benchmark.json").exists(), "the build finished before the kill"
+
+    res = run_cli(args[3:], cache=smoke_build.cache, check=True)
+    lines = _stage_lines(res.stdout)
+    assert "reused" in lines["teacher-12"], lines["teacher-12"]
+    assert "reused" in lines["data"]
+    for stage in ("qat", "int8", "parity", "export"):
+        assert "done in" in lines[stage], lines.get(stage)
+    b = _read(out / "report" / "benchmark.json")
+    assert b["kd"] == "none" and b["score"]["student-int8"] is not None
+    for stage in STAGES:
+        assert (out / stage / "stage.json").exists(), stage
+        assert not (out / stage / "stage.started.json").exists(), stage
+
+
+# ----------------------------------------------------------------------------- (e) bad input
+@pytest.mark.parametrize("args, needle", [
+    (["--leads", "I,XX"], "XX"),
+    (["--data", "challenge:/nonexistent/lrh-records"], "/nonexistent/lrh-records"),
+    (["--leads", "5"], "5"),
+])
+def test_bad_options_give_a_clear_error(args, needle, tmp_path):
+    res = run_cli(["build", "--profile", "smoke", "--out", tmp_path / "b", "--quiet", *args],
+                  cache=tmp_path / "cache", timeout=120)
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr + res.stdout
+    assert "Error" in res.stderr and needle in res.stderr, res.stderr
+    assert not (tmp_path / "b" / "teacher-12").exists()
