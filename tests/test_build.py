@@ -30,11 +30,12 @@ def _read(path: Path) -> dict:
 
 
 def _stage_lines(stdout: str) -> dict[str, str]:
-    """``[stage] …`` log lines by stage name."""
-    lines = {}
+    """``[stage] …`` log lines by stage name (several lines of one stage joined)."""
+    lines: dict[str, str] = {}
     for line in stdout.splitlines():
         if line.startswith("[") and "]" in line:
-            lines.setdefault(line[1:line.index("]")], line)
+            name = line[1:line.index("]")]
+            lines[name] = f"{lines[name]}\n{line}" if name in lines else line
     return lines
 
 
