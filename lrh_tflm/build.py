@@ -34,11 +34,13 @@ from lrh_tflm.io import config_hash, read_json, write_json_atomic
 from lrh_tflm.leads import LEADS, label, parse_leads
 from lrh_tflm.stages import StageResult, StageRunner
 
-#: The build stops when TFLM and LiteRT-reference differ by more than this many int8 steps.
-#: The exact-match share is always measured and reported (benchmark.json ``parity``): on
-#: this machine's TFLM wheel, FULLY_CONNECTED outputs occasionally differ by 1 LSB from
-#: LiteRT's reference kernel (CONV_2D, MEAN, MUL, ADD match bit for bit).
-PARITY_TFLM_TOLERANCE_LSB = 1
+#: Parity limits of the build's parity stage (lrh_tflm.parity): TFLM must equal LiteRT's
+#: reference kernels bit for bit; a model that misses is still exported (the firmware runs
+#: the TFLM kernels, which ``lrh-tflm run --runtime tflm`` reproduces exactly), but the
+#: stage prints a warning, lists every failing window in parity.json and the report shows
+#: the measured shares.  Models with FULLY_CONNECTED ops (the paper-exact LRH-Net) differ by
+#: one step on a few % of windows: TFLM rounds the FC requantisation twice, LiteRT once.
+PARITY_TFLM_TOLERANCE_LSB = 0
 
 KD_SCHEMES = ("none", "vanilla", "parallel", "sequential")
 STUDENTS = ("lrh-net", "lrh-net-mcu")
@@ -257,12 +259,7 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
                               classes=abbr, keras_model=keras_model,
                               tflm_tolerance_lsb=PARITY_TFLM_TOLERANCE_LSB)
         report.save(folder / "parity.json")
-        if report.max_lsb_tflm > PARITY_TFLM_TOLERANCE_LSB:
-            # The microcontroller path itself disagrees: the firmware would not be this model.
-            raise RuntimeError(f"parity check failed: {report.summary()} — see {folder / 'parity.json'}")
         if not report.passed:
-            # Host-only runtimes (XNNPACK) or Keras-vs-int8 decisions near thresholds: reported,
-            # listed window by window in parity.json, and shown in the report.
             log(f"[parity] warning: {report.summary()} — failing windows in {folder / 'parity.json'}")
         return report.to_dict() | {"line": report.summary()}
 

@@ -297,6 +297,8 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> Path:
         headline.append(f"- latency reduction teacher → int8 student: {b['latency_reduction_pct']:.1f} %")
     if b.get("parity") is not None:
         headline.append(f"- TFLM host runtime == LiteRT reference on {100 * b['parity']:.1f} % of windows")
+    if b.get("parity_summary"):
+        headline.append(f"- parity: {b['parity_summary']}")
     if b.get("arena_bytes") is not None:
         headline.append(f"- measured TFLM arena: {b['arena_bytes']:,} bytes")
     md += headline + [""]
@@ -428,7 +430,8 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
         "qat_model_score": qat.get("test_score"),
         "parity": par.get("exact_tflm_ref"), "parity_max_lsb_xnnpack": par.get("max_lsb_xnnpack"),
         "parity_decision_agreement": par.get("decision_agreement"),
-        "parity_windows": par.get("n_windows"),
+        "parity_windows": par.get("n_windows"), "parity_max_lsb_tflm": par.get("max_lsb_tflm"),
+        "parity_passed": par.get("passed"), "parity_summary": par.get("line"),
         "test_records": int(len(test)), "classes": abbr,
         "stage_seconds": stage_seconds,
     }
