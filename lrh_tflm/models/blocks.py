@@ -58,13 +58,18 @@ def batch_norm(x, name: str):
     return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)(x)
 
 
-def squeeze_excite(x, ratio: int, name: str):
+def squeeze_excite(x, ratio: int, name: str, *, pointwise: bool = False):
     """Squeeze-and-excitation: channel gates from the time-averaged activations.
 
     global average → Dense(c/r, no bias) → ReLU → Dense(c, no bias) → sigmoid →
     Reshape(1, 1, c) → scale.  The Dense layers act on 2-D tensors: a Dense on a 4-D tensor
     converts to SHAPE/GATHER/REDUCE_PROD ops that TFLM lacks (DESIGN §4); with a static batch
     of 1 the Reshape becomes a plain RESHAPE and the scale a broadcasting MUL.
+
+    With ``pointwise=True`` the two Dense layers are 1×1 ``Conv2D`` on the ``(1, 1, c)``
+    average instead (same weights, same MACs).  They convert to CONV_2D rather than
+    FULLY_CONNECTED, whose int8 reference kernel in LiteRT rounds differently from TFLM's
+    (tensorflow/tensorflow#66358), so the converted model is bit-exact across runtimes.
 
     Parameters
     ----------
@@ -74,9 +79,18 @@ def squeeze_excite(x, ratio: int, name: str):
         Reduction ratio r; the bottleneck has ``max(1, c // r)`` units.
     name
         Prefix of the layer names.
+    pointwise
+        Use 1×1 convolutions instead of Dense layers (the MCU variant).
     """
     channels = int(x.shape[-1])
     hidden = max(1, channels // ratio)
+    if pointwise:
+        s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(x)
+        s = layers.Conv2D(hidden, 1, use_bias=False, activation="relu",
+                          name=f"{name}_squeeze")(s)
+        s = layers.Conv2D(channels, 1, use_bias=False, activation="sigmoid",
+                          name=f"{name}_excite")(s)
+        return layers.Multiply(name=f"{name}_scale")([x, s])
     s = layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
     s = layers.Dense(hidden, use_bias=False, activation="relu", name=f"{name}_squeeze")(s)
     s = layers.Dense(channels, use_bias=False, activation="sigmoid", name=f"{name}_excite")(s)
@@ -85,18 +99,36 @@ def squeeze_excite(x, ratio: int, name: str):
 
 
 def head(features, demo, n_classes: int, *, demographics: bool, hidden: int = 0,
-         name: str = "head"):
+         pointwise: bool = False, name: str = "head"):
     """Classifier head: concat(features, Dense(5→10)(demo)) → [Dense(hidden) → ReLU] → logits.
 
-    The output layer is named ``"logits"`` and has no activation (raw logits, the contract).
-    With ``demographics=False`` the demographic input stays in the signature but is not used.
+    The output layer is named ``"logits"`` and carries no activation (raw logits, the
+    contract).  With ``demographics=False`` the demographic input stays in the signature but
+    is not used.
+
+    With ``pointwise=True`` ``features`` must be ``(batch, 1, 1, c)`` (a pooling with
+    ``keepdims``); the demographics are reshaped to ``(batch, 1, 1, 5)``, every Dense becomes a
+    1×1 ``Conv2D`` (same weights and MACs; CONV_2D instead of FULLY_CONNECTED in TFLite, see
+    :func:`squeeze_excite`) and the final ``Reshape`` named ``"logits"`` flattens the
+    ``(1, 1, n_classes)`` scores of the ``"logits_conv"`` layer.
     """
+    if pointwise:
+        def dense(units, activation, layer_name):
+            return layers.Conv2D(units, 1, activation=activation, name=layer_name)
+        if demographics:
+            demo = layers.Reshape((1, 1, int(demo.shape[-1])), name=f"{name}_demo_reshape")(demo)
+    else:
+        def dense(units, activation, layer_name):
+            return layers.Dense(units, activation=activation, name=layer_name)
     if demographics:
-        d = layers.Dense(DEMO_EMBED, name=f"{name}_demo")(demo)
+        d = dense(DEMO_EMBED, None, f"{name}_demo")(demo)
         features = layers.Concatenate(name=f"{name}_concat")([features, d])
     if hidden:
-        features = layers.Dense(hidden, activation="relu", name=f"{name}_hidden")(features)
-    return layers.Dense(n_classes, name="logits")(features)
+        features = dense(hidden, "relu", f"{name}_hidden")(features)
+    if not pointwise:
+        return dense(n_classes, None, "logits")(features)
+    scores = dense(n_classes, None, "logits_conv")(features)
+    return layers.Reshape((n_classes,), name="logits")(scores)
 
 
 def count_check(n_classes: int) -> None:
