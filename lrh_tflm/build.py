@@ -104,6 +104,19 @@ def resolve_profile(opts: BuildOptions) -> Profile:
     return replace(profile, kd=kd, student=student, quant=quant, split=split)
 
 
+def models_fingerprint() -> str:
+    """Hash of the model-building sources: saved weights only fit the graph that made them,
+    so a change there must retrain instead of reusing a stage whose weights no longer load."""
+    import hashlib
+
+    import lrh_tflm.models as models
+
+    h = hashlib.sha256()
+    for path in sorted(Path(models.__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def machine_description() -> dict:
     """Where the numbers were measured."""
     import os
@@ -178,7 +191,8 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
     if len(problems):
         log(problems.summary(limit=5))
 
-    common = {"data": data_key, "seed": opts.seed, "profile": profile.name}
+    common = {"data": data_key, "seed": opts.seed, "profile": profile.name,
+              "models": models_fingerprint()}
 
     def train(name: str, role: str, model_leads, teachers: tuple[StageResult, ...] = (),
               weights: tuple[float, ...] | None = None) -> StageResult:

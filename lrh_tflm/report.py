@@ -167,8 +167,12 @@ def plot_comparison(results: Sequence[ModelResult], path: Path) -> Path:
             ax.barh([s[0] for s in shown], [float(s[1]) for s in shown], color=[s[2] for s in shown])
             for i, (_, v, _) in enumerate(shown):
                 ax.text(float(v), i, f" {_fmt(v)}", va="center", fontsize=8)
-        if log and shown and min(float(s[1]) for s in shown) > 0:
+        if log and shown and min(float(s[1]) for s in shown) > 0 \
+                and max(float(s[1]) for s in shown) / min(float(s[1]) for s in shown) > 100:
+            # Only when values span orders of magnitude; the axis then starts at a decade.
             ax.set_xscale("log")
+            ax.set_xlim(left=10 ** np.floor(np.log10(min(float(s[1]) for s in shown))))
+        ax.set_xlim(right=ax.get_xlim()[1] * 1.25)
         ax.set_title(title)
         ax.invert_yaxis()
     fig.tight_layout()
