@@ -475,9 +475,13 @@ def measure_arena(tflite_bytes: bytes) -> int:
         hi = -(-recorded // step) * step
         while _tflm_try(tflite_bytes, hi, inputs) is None:
             hi *= 2
-        lo = max(step, hi // 2)
+        # Probe just below the recorded total in 1 KiB strides rather than halving: an arena
+        # so small that a kernel's Prepare runs out of temp memory can crash the TFLM host
+        # runtime (segfault, not an error), and the minimum lies within a few steps anyway.
+        gap = 64 * step
+        lo = max(step, hi - gap)
         while lo > step and _tflm_try(tflite_bytes, lo, inputs) is not None:
-            hi, lo = lo, lo // 2
+            hi, lo = lo, max(step, lo - gap)
         # invariant: hi works, lo fails (or lo == step, tried below)
         if _tflm_try(tflite_bytes, lo, inputs) is not None:
             return lo

@@ -42,6 +42,13 @@ def test_mcu_variant_same_plan_different_order():
     assert kinds[i + 1: i + 3] == ["BatchNormalization", "ReLU"]
     j = [layer.name for layer in paper.layers].index("b1_c1_conv")
     assert [type(layer).__name__ for layer in paper.layers][j + 1: j + 3] == ["ReLU", "BatchNormalization"]
+    # No Dense in the MCU variant: SE and head are 1×1 convolutions with the same weights.
+    assert "Dense" not in kinds and "Dense" in [type(layer).__name__ for layer in paper.layers]
+    for layer in ("b2_se_squeeze", "b2_se_excite", "head_demo", "head_hidden"):
+        assert mcu.get_layer(layer).kernel_size == (1, 1)
+        assert mcu.get_layer(layer).count_params() == paper.get_layer(layer).count_params()
+    assert mcu.get_layer("logits_conv").count_params() == paper.get_layer("logits").count_params()
+    assert mcu.get_layer("gap").output_shape == (None, 1, 1, 64)
 
 
 def test_lrh_net_macs_at_paper_window():
@@ -86,7 +93,10 @@ def test_forward_shapes_every_lead_set(n_leads):
         assert np.isfinite(out).all()
         # Raw logits: no sigmoid in the graph, so values are not confined to [0, 1].
         assert model.layers[-1].name == "logits"
-        assert model.layers[-1].get_config()["activation"] == "linear"
+        # The MCU head ends in a 1×1 conv and a Reshape to (n_classes,) named "logits".
+        scores = model.layers[-1] if model.layers[-1].__class__.__name__ != "Reshape" \
+            else model.get_layer("logits_conv")
+        assert scores.get_config()["activation"] == "linear"
 
 
 def test_demographics_change_the_output():
