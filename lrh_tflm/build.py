@@ -121,7 +121,14 @@ def machine_description() -> dict:
     """Where the numbers were measured."""
     import os
 
-    return {"description": f"{platform.machine()} {platform.processor() or ''} "
+    cpu = platform.processor() or ""
+    try:
+        cpu = next((line.split(":", 1)[1].strip() for line in
+                    Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"description": f"{platform.machine()} {cpu} "
                            f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, "
                            f"Python {platform.python_version()}".replace("  ", " "),
             "cpu_count": os.cpu_count(), "python": platform.python_version()}
