@@ -5,8 +5,14 @@ each at the paper's size (width 1, 4096 samples, 24 classes) and at the default 
 (its teacher width, its window, its class count on the synthetic default).  Checks the paper's
 8,827,460 / 83,236 trainable parameters and the 106× ratio.  Writes ``results/models.json``.
 
-Run: ``python benchmarks/bench_models.py [--classes N]`` (about 30 s; ``--classes`` skips preparing
-the default synthetic set to learn its class count).
+With ``--latency``: single-thread LiteRT latency (median of ``--runs`` invokes, XNNPACK, batch 1)
+of randomly initialised paper-size models (timing does not depend on the weights): float
+teacher on 12 leads, float and PTQ-int8 LRH-Net and LRH-Net-MCU on 2 leads, and the
+teacher → student latency reduction (the paper reports −75 % on a GPU).
+
+Run: ``python benchmarks/bench_models.py [--classes N] [--latency]`` (about 40 s, + about 2 min
+with ``--latency``; ``--classes`` skips preparing the default synthetic set to learn its class
+count).
 """
 from __future__ import annotations
 
@@ -59,10 +65,47 @@ def rows(default_classes: int) -> dict[str, dict]:
     return out
 
 
+def paper_latency(runs: int, seed: int = 0) -> dict:
+    """Latency (ms) and flatbuffer bytes of paper-size models with random weights."""
+    import numpy as np
+    import tf_keras
+
+    from lrh_tflm.deploy import median_latency_ms
+    from lrh_tflm.quantize import convert_float, convert_int8
+
+    rng = np.random.default_rng(seed)
+    # Calibration data only sets int8 ranges; z-scored windows are roughly unit normal.
+    rep = [(rng.standard_normal((1, 1, PAPER_WINDOW, 2)).astype(np.float32),
+            rng.standard_normal((1, 5)).astype(np.float32)) for _ in range(8)]
+    out = {}
+    tf_keras.utils.set_random_seed(seed)
+    teacher = build_model("teacher", TeacherConfig(width=1.0), 12, PAPER_WINDOW, PAPER_CLASSES)
+    tfl = convert_float(teacher)
+    out["teacher 12 leads float"] = {"ms": median_latency_ms(tfl, runs=runs), "bytes": len(tfl)}
+    for variant in ("lrh-net", "lrh-net-mcu"):
+        model = build_model("student", replace(StudentConfig(), variant=variant), 2, PAPER_WINDOW,
+                            PAPER_CLASSES)
+        tfl = convert_float(model)
+        out[f"{variant} 2 leads float"] = {"ms": median_latency_ms(tfl, runs=runs), "bytes": len(tfl)}
+        tfl = convert_int8(model, rep)
+        out[f"{variant} 2 leads int8 (PTQ)"] = {"ms": median_latency_ms(tfl, runs=runs),
+                                               "bytes": len(tfl)}
+    t = out["teacher 12 leads float"]["ms"]
+    for name, row in out.items():
+        row["ms"] = round(row["ms"], 3)
+        if name.startswith("lrh"):
+            row["reduction_vs_teacher_pct"] = round(100.0 * (1 - row["ms"] / t), 1)
+    return {"models": out, "runs": runs, "threads": 1, "window": PAPER_WINDOW,
+            "classes": PAPER_CLASSES, "runtime": "LiteRT (XNNPACK), batch 1, zero input, random weights"}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classes", type=int, default=None,
                         help="class count of the default profile (default: prepare and count)")
+    parser.add_argument("--latency", action="store_true",
+                        help="also time paper-size models on LiteRT (one thread)")
+    parser.add_argument("--runs", type=int, default=50, help="latency invokes per model")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     if args.classes is None:
@@ -93,6 +136,7 @@ def main(argv=None) -> dict:
         },
         "conventions": "MACs per window at batch 1: Conv2D/Dense multiply-accumulates only "
                        "(BN, activations, pooling, Add/Multiply count 0); lrh_tflm.models.footprint",
+        "paper_size_latency": paper_latency(args.runs) if args.latency else None,
         "seconds": round(time.perf_counter() - t0, 1),
         "machine": machine(),
     }
