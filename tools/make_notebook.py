@@ -199,7 +199,7 @@ fw = export_firmware(int8_path, side, OUT / "firmware", hop=profile.hop,
                      arena_margin_bytes=profile.quant.arena_margin_bytes)
 print("wrote:", ", ".join(sorted(fw.files)))
 print()
-print("\\n".join(fw.files["model_settings.h"].read_text().splitlines()[:30]))
+print("\\n".join(fw.files["model_settings.h"].read_text().splitlines()[:40]))
 print("...")
 print()
 print(fw.footprint["summary"])"""),
