@@ -61,7 +61,8 @@ def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str
         :class:`lrh_tflm.data.record.ProblemLog` receiving skipped records.
     split
         ``all`` records, or ``train``/``val``/``test`` of the dataset's split (official folds
-        where the dataset has them, else stratified folds of ``split_cfg``).
+        where the dataset has them, else stratified folds of ``split_cfg`` — by default the
+        split the model was trained with, as saved in its sidecar).
     runtime
         Interpreter for ``.tflite`` models (``litert-ref``, ``litert`` or ``tflm``).
 
@@ -91,7 +92,10 @@ def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str
     if split == "all":
         idx = np.arange(len(prepared))
     else:
-        idx = np.asarray(split_indices(prepared, split_cfg or SplitConfig())[split])
+        # The model's own split (saved by training) unless the caller overrides it.
+        saved = (side.get("data") or {}).get("split")
+        cfg = split_cfg or (SplitConfig(**saved) if saved else SplitConfig())
+        idx = np.asarray(split_indices(prepared, cfg)[split])
     leads = tuple(side["leads"])
     ecg, demo, y = eval_windows(prepared, idx, int(pre.window), leads)
     y, missing = align_labels(y.astype(bool), prepared.classes.classes, codes)

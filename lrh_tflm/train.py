@@ -517,7 +517,7 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
                      "train_positives": {c: int(n) for c, n in zip(classes, train_pos)},
                      "splits": {k: int(len(v)) for k, v in splits.items()}},
         "data": {"spec": prepared.manifest.get("spec"), "cache_key": prepared.manifest.get("key"),
-                 "profile": profile.name},
+                 "profile": profile.name, "split": asdict(profile.split)},
         "params": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
     }
     model_dir = save_model(result.model, out_dir / "model", sidecar)
