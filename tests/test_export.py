@@ -244,7 +244,7 @@ def test_export_cli_end_to_end_on_real_records(tmp_path, samples_dir):
     model = build_student(cfg, 2, 512, 3)
     # Untrained logits sit on the 0.5 threshold, where any rounding flips a decision; clear
     # biases give the decision check something a trained model would look like.
-    head = model.layers[-1]
+    head = next(layer for layer in reversed(model.layers) if layer.get_weights())
     w, b = head.get_weights()
     head.set_weights([w, np.array([4.0, -4.0, 4.0], np.float32)])
     save_model(model, tmp_path / "saved", {
