@@ -1,6 +1,7 @@
 """``lrh-tflm build``: one command from records to a firmware-ready int8 model."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -50,7 +51,8 @@ def build(leads, data_spec, kd, loss, student, profile, quantization, out, firmw
     opts = BuildOptions(leads=parse_leads(leads), data=data_spec, kd=kd, loss=loss, student=student,
                         profile=profile, out=out, firmware=firmware, seed=seed,
                         quantization=quantization, strict=strict, workers=workers,
-                        verbose=0 if quiet else 2)
+                        # Keras progress bars on a terminal, one line per epoch in logs.
+                        verbose=0 if quiet else (1 if sys.stdout.isatty() else 2))
     res = run_build(opts, cache_dir=cache or default_cache_dir(), log=click.echo,
                     progress=not quiet)
     b = res.benchmark
