@@ -103,6 +103,9 @@ def bench_variant(variant: str, profile_name: str, work: Path, cache: Path, runs
             100.0 * (1 - lat["student_float"] / lat["teacher_float"]), 1),
         "latency_reduction_pct_teacher_to_student_int8": round(
             100.0 * (1 - lat["student_int8_qat"] / lat["teacher_float"]), 1),
+        "parity_qat_int8": {k: st["parity"].get(k) for k in (
+            "n_windows", "exact_tflm_ref", "max_lsb_tflm", "max_lsb_xnnpack",
+            "decision_agreement", "passed")},
         "build_seconds": round(build_s, 1), "ptq_seconds": round(ptq_s, 1),
         "stages_reused": [k for k, v in res.stages.items() if v.reused],
         "build_out": str(opts.out),

@@ -30,12 +30,22 @@ def models_table(d: dict) -> str:
     rows = [[name, f"{m['trainable']:,}", f"{m['total']:,}", f"{m['macs'] / 1e6:.1f} M"]
             for name, m in d["models"].items()]
     c = d["paper_check"]
-    return (_table(["model", "trainable", "total", "MACs/window"], rows)
+    out = (_table(["model", "trainable", "total", "MACs/window"], rows)
             + f"\n\nPaper check: teacher 2 leads {c['teacher_2_leads_trainable']:,} "
               f"(expected {c['teacher_expected']:,}: {'match' if c['teacher_matches'] else 'MISMATCH'}), "
               f"LRH-Net {c['student_2_leads_trainable']:,} (expected {c['student_expected']:,}: "
               f"{'match' if c['student_matches'] else 'MISMATCH'}), ratio "
-              f"{c['param_ratio_teacher_over_student']}×.")
+              f"{c['param_ratio_teacher_over_student']}×; MACs teacher 12 leads / LRH-Net "
+              f"{c['mac_ratio_teacher12_over_student']}×.")
+    lat = d.get("paper_size_latency")
+    if lat:
+        rows = [[name, f"{m['ms']:.2f}", f"{m['bytes']:,}",
+                 "" if "reduction_vs_teacher_pct" not in m else f"{m['reduction_vs_teacher_pct']:.1f} %"]
+                for name, m in lat["models"].items()]
+        out += (f"\n\nPaper-size models ({lat['window']} samples, {lat['classes']} classes, random "
+                f"weights), LiteRT XNNPACK, {lat['threads']} thread, median of {lat['runs']}:\n\n"
+                + _table(["model", "ms/window", "flatbuffer B", "latency reduction vs teacher"], rows))
+    return out
 
 
 def kd_table(d: dict) -> str:
