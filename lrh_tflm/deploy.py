@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from lrh_tflm.config import TrainConfig
+from lrh_tflm.io import finite
 
 
 def load_any(path: Path):
@@ -125,11 +126,9 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
     probs = predict_probs(distiller, {"ecg": ecg, "demo": demo})
     test_metrics = M.evaluate(y_test.astype(bool), probs, classes, result.thresholds,
                               prepared.classes.abbreviations)
-    from lrh_tflm.train import _finite  # strict JSON for sidecars
-
     sidecar = {**side, "qat": True, "role": "student-qat",
                "thresholds": [round(float(t), 6) for t in result.thresholds],
-               "metrics": _finite({"val": result.val_metrics, "test": test_metrics}),
+               "metrics": finite({"val": result.val_metrics, "test": test_metrics}),
                "qat_config": {"epochs": quant.qat_epochs, "lr": quant.qat_lr,
                               "from": str(student_dir)}}
     model_dir = save_model(result.model, out_dir / "model", sidecar)
@@ -208,9 +207,7 @@ def int8_stage(qat_dir: Path, float_dir: Path, teacher_dir: Path, prepared, spli
                "student_float": median_latency_ms(student_float, runs=latency_runs),
                "student_int8": median_latency_ms(int8, runs=latency_runs),
                "runs": latency_runs, "threads": 1, "runtime": "LiteRT (XNNPACK), batch 1"}
-    from lrh_tflm.train import _finite
-
-    return _finite({"int8": str(int8_path), "float": str(float_path), "teacher_float": str(teacher_path),
+    return finite({"int8": str(int8_path), "float": str(float_path), "teacher_float": str(teacher_path),
                     "tflite_bytes": len(int8), "float_bytes": len(student_float),
                     "teacher_float_bytes": len(teacher_float), "ops": tflite_ops(int8),
                     "test_probs": str(out_dir / "test_probs.npy"), "test_metrics": metrics,

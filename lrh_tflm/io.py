@@ -1,6 +1,7 @@
 """Small I/O helpers: atomic writes (no half-written artefact survives a kill) and hashing."""
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -77,3 +78,31 @@ def config_hash(obj, length: int = 16) -> str:
     """Stable short hash of a (dataclass) config: JSON with sorted keys, SHA-256."""
     text = json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def finite(obj):
+    """NaN/inf → None, recursively, so JSON written from metrics is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
+
+
+def read_history(path: Path) -> dict:
+    """A Keras ``CSVLogger`` file (``history.csv``) as column → list of floats (``epoch`` as ints).
+
+    A missing file gives ``{}``.
+    """
+    path = Path(path)
+    if not path.exists():
+        return {}
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    out: dict[str, list] = {}
+    for row in rows:
+        for k, v in row.items():
+            out.setdefault(k, []).append(int(v) if k == "epoch" else float(v))
+    return out

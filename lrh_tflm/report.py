@@ -5,14 +5,13 @@ draws them; nothing here trains, converts or times anything.
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from lrh_tflm.io import write_json_atomic, write_text_atomic
+from lrh_tflm.io import read_history, write_json_atomic, write_text_atomic
 
 
 @dataclass
@@ -71,19 +70,6 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def read_history(path: Path) -> dict[str, list[float]]:
-    """Read a Keras ``CSVLogger`` file into columns."""
-    cols: dict[str, list[float]] = {}
-    with open(path) as fh:
-        for row in csv.DictReader(fh):
-            for k, v in row.items():
-                try:
-                    cols.setdefault(k, []).append(float(v))
-                except (TypeError, ValueError):
-                    pass
-    return cols
 
 
 def plot_training_curves(results: Sequence[ModelResult], path: Path) -> Path | None:

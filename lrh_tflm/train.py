@@ -23,7 +23,6 @@ saved folder.
 """
 from __future__ import annotations
 
-import csv
 import importlib.util
 import shutil
 import time
@@ -41,7 +40,7 @@ import tf_keras
 from lrh_tflm import metrics as M
 from lrh_tflm.config import KDConfig, TrainConfig
 from lrh_tflm.distill import Distiller, auroc_metric, distillation_loss
-from lrh_tflm.io import read_json, write_json_atomic
+from lrh_tflm.io import finite, read_history, read_json, write_json_atomic
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 HISTORY_FILE = "history.csv"
@@ -192,20 +191,6 @@ class TrainResult:
     seconds: float
     out_dir: Path
     extra: dict = field(default_factory=dict)
-
-
-def read_history(path: Path) -> dict:
-    """``history.csv`` as column → list of floats (``epoch`` as ints)."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    out: dict[str, list] = {}
-    for row in rows:
-        for k, v in row.items():
-            out.setdefault(k, []).append(int(v) if k == "epoch" else float(v))
-    return out
 
 
 def _as_distiller(model, leads) -> Distiller:
@@ -375,17 +360,6 @@ class TrainedModel:
                 "params": self.sidecar.get("params")}
 
 
-def _finite(obj):
-    """NaN/inf → None, recursively, so sidecars are strict JSON."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    return obj
-
-
 def _check_teacher(meta: dict, path: Path, prepared, window: int) -> None:
     """A teacher must predict the same classes from windows of the same rate and length."""
     problems = []
@@ -506,7 +480,7 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
         "normaliser": {"mode": pre.normalise, "eps": pre.zscore_eps},
         "thresholds": [round(float(t), 6) for t in result.thresholds],
         "score_name": result.score_name,
-        "metrics": _finite({"val": result.val_metrics, "test": test_metrics}),
+        "metrics": finite({"val": result.val_metrics, "test": test_metrics}),
         "train_config": asdict(cfg),
         "kd": {**asdict(profile.kd),
                "teachers": [{"path": str(p), "leads": m["leads"], "role": m.get("role")}
