@@ -88,29 +88,18 @@ class ExportError(ValueError):
 # ----------------------------------------------------------------------------- model walk
 
 
-def _op_names() -> dict[int, str]:
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema_fb
-
-    return {v: k for k, v in vars(schema_fb.BuiltinOperator).items()
-            if not k.startswith("_") and isinstance(v, int)}
-
-
 def _operators(tflite_bytes: bytes):
     """Yield ``(op_name, input_shapes, output_shapes)`` for every operator of the main subgraph."""
+    from lrh_tflm.quantize import op_name
+
     model = parse_model(tflite_bytes)
-    names = _op_names()
     sg = model.subgraphs[0]
 
     def shape(t):
         return None if t < 0 else tuple(int(s) for s in sg.tensors[t].shape)
 
     for op in sg.operators or []:
-        code = model.operatorCodes[op.opcodeIndex]
-        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-        name = names.get(builtin, f"BUILTIN_{builtin}")
-        if name == "CUSTOM":
-            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
-            name = f"CUSTOM:{custom}"
+        name = op_name(model, op)
         ins = [shape(t) for t in (op.inputs if op.inputs is not None else [])]
         outs = [shape(t) for t in (op.outputs if op.outputs is not None else [])]
         yield name, ins, outs

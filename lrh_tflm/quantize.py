@@ -351,23 +351,27 @@ def _enum_names(enum_cls) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
 
 
+def op_name(model, op) -> str:
+    """Builtin op name of one operator of a parsed model (custom ops as ``CUSTOM:name``).
+
+    Works on the object API of either generated schema (LiteRT's or TFLM's): the builtin
+    codes are the same numbers.
+    """
+    schema = _schema()
+    code = model.operatorCodes[op.opcodeIndex]
+    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    if builtin == schema.BuiltinOperator.CUSTOM:
+        custom = code.customCode.decode() if isinstance(code.customCode, bytes) \
+            else str(code.customCode)
+        return f"CUSTOM:{custom}"
+    return _enum_names(schema.BuiltinOperator).get(builtin, f"UNKNOWN_{builtin}")
+
+
 def tflite_ops(tflite: bytes) -> list[str]:
     """Builtin op names used by a flatbuffer, sorted, each once (custom ops as ``CUSTOM:name``)."""
-    schema = _schema()
-    names = _enum_names(schema.BuiltinOperator)
     model = _model(tflite)
-    used = set()
-    for sub in model.subgraphs or []:
-        for op in sub.operators or []:
-            code = model.operatorCodes[op.opcodeIndex]
-            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-            if builtin == schema.BuiltinOperator.CUSTOM:
-                custom = code.customCode.decode() if isinstance(code.customCode, bytes) \
-                    else str(code.customCode)
-                used.add(f"CUSTOM:{custom}")
-            else:
-                used.add(names.get(builtin, f"UNKNOWN_{builtin}"))
-    return sorted(used)
+    return sorted({op_name(model, op) for sub in model.subgraphs or []
+                   for op in sub.operators or []})
 
 
 def _float_tensors(tflite: bytes) -> list[str]:
