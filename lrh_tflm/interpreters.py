@@ -369,6 +369,160 @@ def first_divergence(tflite_bytes: bytes, ecg_q: np.ndarray,
     return None
 
 
+def _is_constant(model, tensor) -> bool:
+    """A tensor whose values live in the flatbuffer (weights, biases, shapes), not an activation."""
+    if tensor.buffer <= 0 or tensor.buffer >= len(model.buffers or []):
+        return False
+    buf = model.buffers[tensor.buffer]
+    # Large models keep buffer contents outside the flatbuffer (offset/size) instead of in data.
+    return (buf.data is not None and len(buf.data) > 0) or bool(getattr(buf, "offset", 0))
+
+
+def _one_op_models(tflite_bytes: bytes) -> list[tuple[int, str, list[int], list[int], bytes]]:
+    """For every operator of subgraph 0, in execution order: a flatbuffer running only that op.
+
+    Every tensor and buffer is kept, so tensor indices (and LiteRT's interpreter indices,
+    which equal them for the primary subgraph) stay those of the full model; the op's
+    non-constant inputs become the subgraph's inputs and its outputs the subgraph's outputs.
+
+    Returns
+    -------
+    list of (op_index, op_name, input tensor indices, output tensor indices, model bytes)
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    from lrh_tflm.quantize import op_name
+
+    data = bytearray(tflite_bytes)
+    if len(data) < 8 or bytes(data[4:8]) != b"TFL3":
+        raise ModelFormatError("not a TFLite flatbuffer (missing 'TFL3' identifier)")
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    if len(model.subgraphs or []) != 1:
+        raise ModelFormatError(f"expected one subgraph, got {len(model.subgraphs or [])}")
+    sub = model.subgraphs[0]
+    ops = list(sub.operators or [])
+    # The signature names the full model's inputs/outputs, which a one-op model no longer has.
+    model.signatureDefs = None
+    out = []
+    for k, op in enumerate(ops):
+        live = []
+        for t in op.inputs:
+            t = int(t)
+            if t >= 0 and t not in live and not _is_constant(model, sub.tensors[t]):
+                live.append(t)
+        outs = [int(t) for t in op.outputs]
+        sub.operators, sub.inputs, sub.outputs = [op], live, outs
+        builder = flatbuffers.Builder(len(data) + 1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        out.append((k, op_name(model, op), live, outs, bytes(builder.Output())))
+    return out
+
+
+def op_lsb_divergence(tflite_bytes: bytes, ecg_q_batch: np.ndarray,
+                      demo_q_batch: np.ndarray | None = None) -> list[dict]:
+    """Per-operator |XNNPACK − reference| on identical inputs, for every window.
+
+    Why per operator: XNNPACK requantises in float32 where the reference kernels use fixed
+    point, so single values may round one LSB apart; through a deep network these differences
+    compound (measured: every kernel of the 34-op default student within 1 LSB, the logits up
+    to 9 LSB apart).  Comparing each kernel on the *reference's* own intermediate tensors
+    separates "a kernel is wrong" from "rounding accumulates".
+
+    How: the full model runs on LiteRT ``BUILTIN_REF`` with every intermediate tensor
+    preserved; each operator becomes a one-op flatbuffer (its non-constant inputs as subgraph
+    inputs, all buffers kept) loaded once on ``BUILTIN_REF`` and once on LiteRT's default
+    (XNNPACK) resolver, and both are fed the reference's tensors of each window.
+
+    Parameters
+    ----------
+    tflite_bytes
+        The full-int8 flatbuffer (one subgraph).
+    ecg_q_batch
+        Quantised ECG windows ``(n, …)``; each must have the ``ecg`` input's size.
+    demo_q_batch
+        Quantised demographics ``(n, 5)``; required when the model has a ``demo`` input.
+
+    Returns
+    -------
+    list of dict
+        One per operator in execution order: ``op_index``, ``op_name``, ``max_lsb`` (largest
+        |XNNPACK − ref| over all its outputs and windows), ``mismatched`` (values that differ,
+        all windows), ``size`` (values compared, all windows), ``worst_window``,
+        ``worst_xnnpack`` and ``worst_ref`` (the two values where ``max_lsb`` was first met)
+        and ``window_max_lsb`` (the largest difference in each window).
+
+    Raises
+    ------
+    ModelFormatError
+        If the bytes are not a usable model or a one-op model cannot be prepared.
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    inputs, _ = io_details(tflite_bytes)
+    ecg, demo = find_inputs(inputs)
+    ecg_q_batch = np.asarray(ecg_q_batch)
+    n = len(ecg_q_batch)
+    if demo is not None and (demo_q_batch is None or len(demo_q_batch) != n):
+        raise ValueError("this model has a demographics input; pass one demo_q per window")
+
+    def load(model: bytes, ref: bool, **extra):
+        kwargs = {"model_content": model, "num_threads": 1, **extra}
+        if ref:
+            kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_REF
+        interp = Interpreter(**kwargs)
+        interp.allocate_tensors()
+        return interp
+
+    try:
+        full = load(bytes(tflite_bytes), True, experimental_preserve_all_tensors=True)
+    except (RuntimeError, ValueError) as err:
+        raise ModelFormatError(f"LiteRT (litert-ref) cannot prepare the model: "
+                               f"{' '.join(str(err).split())}") from None
+    full_in = [d["index"] for d in full.get_input_details()]
+    singles = []
+    for k, name, live, outs, model in _one_op_models(tflite_bytes):
+        try:
+            pair = (load(model, True), load(model, False))
+        except (RuntimeError, ValueError) as err:
+            raise ModelFormatError(f"LiteRT cannot prepare op {k} ({name}) on its own: "
+                                   f"{' '.join(str(err).split())}") from None
+        singles.append((k, name, live, outs, pair))
+
+    stats = [{"op_index": k, "op_name": name, "max_lsb": 0, "mismatched": 0, "size": 0,
+              "worst_window": 0, "worst_xnnpack": None, "worst_ref": None,
+              "window_max_lsb": [0] * n} for k, name, *_ in singles]
+    for w in range(n):
+        full.set_tensor(full_in[ecg.position], Runner._shaped(ecg_q_batch[w], ecg))
+        if demo is not None:
+            full.set_tensor(full_in[demo.position], Runner._shaped(demo_q_batch[w], demo))
+        full.invoke()
+        for st, (_, _, live, outs, pair) in zip(stats, singles):
+            results = []
+            for interp in pair:
+                for t in live:
+                    interp.set_tensor(t, full.get_tensor(t))
+                interp.invoke()
+                results.append(np.concatenate(
+                    [interp.get_tensor(t).astype(np.int64).reshape(-1) for t in outs]))
+            ref, xnn = results
+            # The one-op reference must reproduce the full model's tensor, or the inputs were
+            # not wired as in the full graph and the comparison would mean nothing.
+            if not np.array_equal(ref, np.concatenate(
+                    [full.get_tensor(t).astype(np.int64).reshape(-1) for t in outs])):
+                raise ModelFormatError(f"op {st['op_index']} ({st['op_name']}) run on its own "
+                                       "does not reproduce the full model's reference output")
+            diff = np.abs(xnn - ref)
+            worst = int(diff.argmax())
+            st["window_max_lsb"][w] = int(diff[worst])
+            st["mismatched"] += int(np.count_nonzero(diff))
+            st["size"] += int(diff.size)
+            if st["worst_ref"] is None or diff[worst] > st["max_lsb"]:
+                st.update(max_lsb=int(diff[worst]), worst_window=w,
+                          worst_xnnpack=int(xnn[worst]), worst_ref=int(ref[worst]))
+    return stats
+
+
 # ----------------------------------------------------------------------------- arena
 
 
@@ -499,5 +653,5 @@ def measure_arena(tflite_bytes: bytes) -> int:
 __all__ = [
     "RUNTIMES", "ARENA_ALIGNMENT", "TensorInfo", "ModelFormatError", "Runner", "make_runner",
     "parse_model", "io_details", "find_inputs", "quantize_array", "dequantize_array",
-    "measure_arena", "recorded_arena", "first_divergence",
+    "measure_arena", "recorded_arena", "first_divergence", "op_lsb_divergence",
 ]
