@@ -450,7 +450,8 @@ def op_lsb_divergence(tflite_bytes: bytes, ecg_q_batch: np.ndarray,
         |XNNPACK − ref| over all its outputs and windows), ``mismatched`` (values that differ,
         all windows), ``size`` (values compared, all windows), ``worst_window``,
         ``worst_xnnpack`` and ``worst_ref`` (the two values where ``max_lsb`` was first met)
-        and ``window_max_lsb`` (the largest difference in each window).
+        and, per window, ``window_max_lsb`` (its largest difference) and ``window_worst``
+        (``(xnnpack, ref)`` values where it occurs).
 
     Raises
     ------
@@ -491,7 +492,8 @@ def op_lsb_divergence(tflite_bytes: bytes, ecg_q_batch: np.ndarray,
 
     stats = [{"op_index": k, "op_name": name, "max_lsb": 0, "mismatched": 0, "size": 0,
               "worst_window": 0, "worst_xnnpack": None, "worst_ref": None,
-              "window_max_lsb": [0] * n} for k, name, *_ in singles]
+              "window_max_lsb": [0] * n, "window_worst": [(0, 0)] * n}
+             for k, name, *_ in singles]
     for w in range(n):
         full.set_tensor(full_in[ecg.position], Runner._shaped(ecg_q_batch[w], ecg))
         if demo is not None:
@@ -515,6 +517,7 @@ def op_lsb_divergence(tflite_bytes: bytes, ecg_q_batch: np.ndarray,
             diff = np.abs(xnn - ref)
             worst = int(diff.argmax())
             st["window_max_lsb"][w] = int(diff[worst])
+            st["window_worst"][w] = (int(xnn[worst]), int(ref[worst]))
             st["mismatched"] += int(np.count_nonzero(diff))
             st["size"] += int(diff.size)
             if st["worst_ref"] is None or diff[worst] > st["max_lsb"]:

@@ -14,7 +14,7 @@ import pytest
 import lrh_tflm  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from lrh_tflm.config import PreprocessConfig
 from lrh_tflm.interpreters import (RUNTIMES, ModelFormatError, find_inputs, io_details,
-                                   make_runner, measure_arena, recorded_arena)
+                                   make_runner, measure_arena, op_lsb_divergence, recorded_arena)
 
 WINDOW, LEADS, CLASSES = 256, ("I", "II"), ("164889003", "426783006", "713427006|59118001")
 ABBREV = ("AF", "NSR", "CRBBB|RBBB")
@@ -159,3 +159,44 @@ def test_arena_binary_search_agrees_with_recording_allocator(model_bytes):
     r.run(np.zeros((WINDOW, 2), np.int8), np.zeros(5, np.int8))
     with pytest.raises(ModelFormatError):
         make_runner(model_bytes, "tflm", arena_size=measured - 64)
+
+
+def _quantised(r, n, seed):
+    x, d = ecg_like_windows(n, seed=seed), demo_vectors(n, seed=seed)
+    return (np.stack([r.quantize_ecg(w) for w in x]), np.stack([r.quantize_demo(v) for v in d]))
+
+
+def test_op_lsb_divergence_covers_every_op_in_execution_order(model_bytes):
+    from ai_edge_litert.interpreter import Interpreter
+
+    r = make_runner(model_bytes, "litert-ref")
+    ecg_q, demo_q = _quantised(r, 60, seed=13)
+    ops = op_lsb_divergence(model_bytes, ecg_q, demo_q)
+    interp = Interpreter(model_content=model_bytes)
+    expected = [(int(o["index"]), o["op_name"]) for o in interp._get_ops_details()]
+    assert [(o["op_index"], o["op_name"]) for o in ops] == expected
+    assert {"CONV_2D", "MUL", "ADD", "LOGISTIC", "MEAN", "CONCATENATION"} <= {n for _, n in expected}
+    for o in ops:
+        out_size = sum(int(np.prod(interp._get_tensor_details(int(t), 0)["shape"]))
+                       for t in interp._get_ops_details()[o["op_index"]]["outputs"])
+        assert o["size"] == 60 * out_size and 0 <= o["mismatched"] <= o["size"]
+        assert len(o["window_max_lsb"]) == len(o["window_worst"]) == 60
+        assert o["max_lsb"] == max(o["window_max_lsb"]) == o["window_max_lsb"][o["worst_window"]]
+        assert abs(o["worst_xnnpack"] - o["worst_ref"]) == o["max_lsb"]
+        assert (o["mismatched"] > 0) == (o["max_lsb"] > 0)
+        # The measured fact behind the parity chain: every XNNPACK kernel is within 1 LSB.
+        assert o["max_lsb"] <= 1, o
+    # XNNPACK really ran its own kernels (they round some values differently from the
+    # reference), so the comparison is not the reference against itself.
+    assert sum(o["mismatched"] for o in ops) > 0
+
+
+def test_op_lsb_divergence_rejects_bad_inputs(model_bytes):
+    r = make_runner(model_bytes, "litert-ref")
+    ecg_q, demo_q = _quantised(r, 3, seed=2)
+    with pytest.raises(ModelFormatError, match="not a TFLite flatbuffer"):
+        op_lsb_divergence(b"\x00" * 64, ecg_q, demo_q)
+    with pytest.raises(ValueError, match="demographics"):
+        op_lsb_divergence(model_bytes, ecg_q)
+    with pytest.raises(ValueError, match="quantise it first"):
+        op_lsb_divergence(model_bytes, ecg_q.astype(np.float32), demo_q)
