@@ -14,7 +14,7 @@ Stages (folders under ``--out``)::
     student-none        LRH-Net without KD (the baseline of the KD gain)
     qat                 quantisation-aware fine-tuning (KD continues) — or PTQ only
     int8                full-int8 and float .tflite files, latency
-    parity              TFLM == LiteRT-reference, XNNPACK ≤ 1 LSB, decisions vs Keras
+    parity              TFLM == LiteRT-reference, XNNPACK ≤ 1 LSB per kernel, decisions
     export              C array, settings, op resolver, footprint (and --firmware copy)
     report              report.md, figures, model_card.json, benchmark.json
 """

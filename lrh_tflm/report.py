@@ -287,6 +287,14 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> Path:
         headline.append(f"- latency reduction teacher → int8 student: {b['latency_reduction_pct']:.1f} %")
     if b.get("parity") is not None:
         headline.append(f"- TFLM host runtime == LiteRT reference on {100 * b['parity']:.1f} % of windows")
+    if b.get("parity_max_lsb_xnnpack_op") is not None:
+        # XNNPACK is judged per kernel; its end-to-end difference compounds over the graph.
+        headline.append(
+            f"- XNNPACK vs reference: max {b['parity_max_lsb_xnnpack_op']} LSB op by op "
+            f"(at {b.get('parity_xnnpack_op_worst')}), end to end max "
+            f"{b.get('parity_max_lsb_xnnpack')} LSB ("
+            f"{100 * (b.get('parity_xnnpack_within_1lsb') or 0):.1f} % of outputs within 1 LSB), "
+            f"decisions agree {100 * (b.get('parity_xnnpack_decision_agreement') or 0):.2f} %")
     if b.get("parity_summary"):
         headline.append(f"- parity: {b['parity_summary']}")
     if b.get("arena_bytes") is not None:
@@ -422,6 +430,10 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
         "parity_decision_agreement": par.get("decision_agreement"),
         "parity_windows": par.get("n_windows"), "parity_max_lsb_tflm": par.get("max_lsb_tflm"),
         "parity_passed": par.get("passed"), "parity_summary": par.get("line"),
+        "parity_max_lsb_xnnpack_op": par.get("max_lsb_xnnpack_op"),
+        "parity_xnnpack_op_worst": par.get("xnnpack_op_worst"),
+        "parity_xnnpack_within_1lsb": par.get("xnnpack_within_1lsb"),
+        "parity_xnnpack_decision_agreement": par.get("xnnpack_decision_agreement"),
         "test_records": int(len(test)), "classes": abbr,
         "stage_seconds": stage_seconds,
     }
