@@ -2,8 +2,9 @@
 
 * ``"litert-ref"`` — LiteRT with the reference kernels (``OpResolverType.BUILTIN_REF``); its
   int8 arithmetic is the one TFLM implements, so outputs must match TFLM bit for bit.
-* ``"litert"`` — LiteRT with its default (XNNPACK) kernels; may differ from the reference by
-  one LSB because it rounds requantisation differently.
+* ``"litert"`` — LiteRT with its default (XNNPACK) kernels; each kernel may differ from the
+  reference by one LSB because it requantises in float, and through a deep graph these steps
+  compound (:func:`op_lsb_divergence` compares kernel by kernel on identical inputs).
 * ``"tflm"`` — the TensorFlow Lite Micro host runtime (the ``tflite-micro`` wheel): the same
   kernels and allocator the microcontroller runs.
 
