@@ -241,3 +241,24 @@ def test_every_window_of_the_real_records(samples_dir):
     assert rep.exact_tflm_ref >= 0.9 and rep.max_lsb_tflm <= 1
     assert rep.decision_agreement >= 0.99
     assert rep.passed, rep.summary() + "\n" + "\n".join(map(str, rep.failures[:10]))
+
+
+def test_xnnpack_that_cannot_prepare_the_model_is_reported_not_failing(monkeypatch):
+    import lrh_tflm.parity as parity
+    from lrh_tflm.interpreters import ModelFormatError
+
+    real = parity.make_runner
+
+    def no_xnnpack(tflite, rt, **kwargs):
+        if rt == "litert":
+            raise ModelFormatError("LiteRT (litert) cannot prepare the model: test")
+        return real(tflite, rt, **kwargs)
+
+    monkeypatch.setattr(parity, "make_runner", no_xnnpack)
+    model, tflite = conv_only_model()
+    rep = parity_chain(tflite, ecg_like_windows(10, seed=6), None, _names(10),
+                       thresholds=[0.5] * 3, classes=ABBREV)
+    assert rep.passed and rep.xnnpack_error.startswith("LiteRT (litert)")
+    assert rep.max_lsb_xnnpack is None and rep.max_lsb_xnnpack_op is None
+    assert rep.xnnpack_decision_agreement is None and rep.xnnpack_within_1lsb is None
+    assert "XNNPACK cannot run the model" in rep.summary()
