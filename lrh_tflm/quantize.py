@@ -5,9 +5,12 @@
   no Conv+BN fold pattern matches) and ``Multiply`` (the SE scale).  Both get
   :class:`OutputQuantizeConfig`: the layer runs in float during training and its output goes
   through a moving-average 8-bit fake-quantiser, exactly what the int8 MUL/ADD the converter
-  emits for them computes.  Every other layer uses tfmot's default 8-bit scheme.
+  emits for them computes.  The students' Dense layers, written as 1×1 convolutions, get
+  :class:`PointwiseQuantizeConfig` (one weight scale per tensor, as tfmot gives Dense).
+  Every other layer uses tfmot's default 8-bit scheme.
 * :func:`convert_int8` writes a full-int8 flatbuffer with a static batch of 1 (int8 input
-  and output, builtin int8 kernels only) — the only kind TFLM runs.  Called on a float
+  and output, builtin int8 kernels only) — the only kind TFLM runs — laid out for the MCU
+  by :mod:`lrh_tflm.mcu_layout` (names stripped, arena planned).  Called on a float
   model it is post-training quantisation (PTQ); on a QAT model it uses the learnt ranges.
 * :func:`tflite_ops`, :func:`check_ops` and :func:`tensor_details` read the flatbuffer with
   the schema bundled in LiteRT (no TensorFlow import, no interpreter).
@@ -102,8 +105,57 @@ def _output_quantize_config_class():
     return OutputQuantizeConfig
 
 
+def pointwise_quantize_config():
+    """A new :class:`PointwiseQuantizeConfig` (per-tensor weights, like a Dense layer)."""
+    return _pointwise_quantize_config_class()()
+
+
+def _pointwise_quantize_config_class():
+    """Define :class:`PointwiseQuantizeConfig` lazily (importing tfmot imports TensorFlow)."""
+    if "PointwiseQuantizeConfig" in _LAZY:
+        return _LAZY["PointwiseQuantizeConfig"]
+    qk = _tfmot().quantization.keras
+
+    class PointwiseQuantizeConfig(qk.QuantizeConfig):
+        """8-bit QAT of a 1×1 ``Conv2D`` on a ``(1, 1, c)`` tensor with one weight scale.
+
+        The students run their Dense layers (SE squeeze/excite, head) as such convolutions so
+        they convert to CONV_2D (FULLY_CONNECTED rounds differently in TFLM and LiteRT).
+        tfmot's default for Conv2D quantises weights per output channel, which stores a
+        float scale and an int64 zero point per channel for the weights and again for the
+        bias: about 24 bytes a channel, 6 KB of flash for LRH-Net's head and SE gates.
+        Quantising them per tensor, as tfmot does for Dense, keeps the flatbuffer as small as
+        the Dense model's.  The activation (ReLU, sigmoid or linear) is fake-quantised as in
+        tfmot's default scheme.
+        """
+
+        def get_weights_and_quantizers(self, layer):
+            return [(layer.kernel, qk.quantizers.LastValueQuantizer(
+                num_bits=8, per_axis=False, symmetric=True, narrow_range=True))]
+
+        def get_activations_and_quantizers(self, layer):
+            return [(layer.activation, qk.quantizers.MovingAverageQuantizer(
+                num_bits=8, per_axis=False, symmetric=False, narrow_range=False))]
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            layer.kernel = quantize_weights[0]
+
+        def set_quantize_activations(self, layer, quantize_activations):
+            layer.activation = quantize_activations[0]
+
+        def get_output_quantizers(self, layer):
+            return []
+
+        def get_config(self):
+            return {}
+
+    _LAZY["PointwiseQuantizeConfig"] = PointwiseQuantizeConfig
+    return PointwiseQuantizeConfig
+
+
 def _custom_objects() -> dict:
-    return {"OutputQuantizeConfig": _output_quantize_config_class()}
+    return {"OutputQuantizeConfig": _output_quantize_config_class(),
+            "PointwiseQuantizeConfig": _pointwise_quantize_config_class()}
 
 
 @contextlib.contextmanager
@@ -131,6 +183,16 @@ def _needs_output_config(layer, inbound_classes: set[str]) -> bool:
     return False
 
 
+def _is_pointwise_dense(layer) -> bool:
+    """A 1×1 Conv2D applied to a (1, 1, c) tensor: a Dense layer in convolution form."""
+    import tf_keras as keras
+
+    if type(layer) is not keras.layers.Conv2D or tuple(layer.kernel_size) != (1, 1):
+        return False
+    shape = layer.input_shape
+    return isinstance(shape, tuple) and tuple(shape[1:3]) == (1, 1)
+
+
 def _inbound_classes(model) -> dict[str, set[str]]:
     """Layer name → class names of the layers feeding it."""
     out: dict[str, set[str]] = {}
@@ -148,9 +210,10 @@ def quantize_aware(model):
     """Return a tfmot QAT clone of a float model (same input and output names).
 
     Every layer is annotated: stand-alone BatchNormalization and Multiply with
-    :class:`OutputQuantizeConfig`, the rest with tfmot's default 8-bit scheme (Conv+BN(+ReLU)
-    folds, Dense/Conv weight quantisers, Add/ReLU/pool output quantisers).  The float
-    weights are copied.
+    :class:`OutputQuantizeConfig`, 1×1 convolutions on ``(1, 1, c)`` tensors (the students'
+    Dense layers) with :class:`PointwiseQuantizeConfig`, the rest with tfmot's default 8-bit
+    scheme (Conv+BN(+ReLU) folds, per-channel conv weights, Add/ReLU/pool output
+    quantisers).  The float weights are copied.
 
     Parameters
     ----------
@@ -175,6 +238,8 @@ def quantize_aware(model):
         clone = layer.__class__.from_config(layer.get_config())
         if _needs_output_config(layer, inbound[layer.name]):
             return qk.quantize_annotate_layer(clone, quantize_config=config_cls())
+        if _is_pointwise_dense(layer):
+            return qk.quantize_annotate_layer(clone, quantize_config=pointwise_quantize_config())
         return qk.quantize_annotate_layer(clone)
 
     annotated = keras.models.clone_model(model, clone_function=annotate)
@@ -292,7 +357,8 @@ def _check_calibrated(model) -> None:
                 "or convert the float model for post-training quantisation")
 
 
-def convert_int8(model, representative: Iterable, *, batch1: bool = True) -> bytes:
+def convert_int8(model, representative: Iterable, *, batch1: bool = True,
+                 mcu_layout: bool = True) -> bytes:
     """Convert a float or QAT model to a full-int8 TFLite flatbuffer for TFLM.
 
     Optimisations DEFAULT, the representative dataset for activation ranges, builtin int8
@@ -309,6 +375,9 @@ def convert_int8(model, representative: Iterable, *, batch1: bool = True) -> byt
     batch1
         Fix the batch dimension to 1 (required for TFLM: a dynamic batch brings SHAPE/PACK
         ops).  ``False`` is only for diagnostics.
+    mcu_layout
+        Blank intermediate tensor names and embed the offline arena plan
+        (:func:`lrh_tflm.mcu_layout.layout_for_mcu`); the arithmetic is unchanged.
 
     Returns
     -------
@@ -326,7 +395,12 @@ def convert_int8(model, representative: Iterable, *, batch1: bool = True) -> byt
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    return bytes(converter.convert())
+    tflite = bytes(converter.convert())
+    if not (mcu_layout and batch1):
+        return tflite
+    from lrh_tflm.mcu_layout import layout_for_mcu
+
+    return layout_for_mcu(tflite)
 
 
 # --------------------------------------------------------------------------------------
@@ -470,6 +544,7 @@ def tensor_details(tflite: bytes) -> dict[str, dict]:
 
 __all__ = [
     "TFLM_INT8_OPS", "KNOWN_FORBIDDEN", "ConversionError", "quantize_aware", "quantize_scope",
+    "output_quantize_config", "pointwise_quantize_config",
     "unquantized_layers", "convert_int8", "convert_float", "tflite_ops", "check_ops",
     "tensor_details",
 ]

@@ -42,13 +42,16 @@ def test_mcu_variant_same_plan_different_order():
     assert kinds[i + 1: i + 3] == ["BatchNormalization", "ReLU"]
     j = [layer.name for layer in paper.layers].index("b1_c1_conv")
     assert [type(layer).__name__ for layer in paper.layers][j + 1: j + 3] == ["ReLU", "BatchNormalization"]
-    # No Dense in the MCU variant: SE and head are 1×1 convolutions with the same weights.
-    assert "Dense" not in kinds and "Dense" in [type(layer).__name__ for layer in paper.layers]
-    for layer in ("b2_se_squeeze", "b2_se_excite", "head_demo", "head_hidden"):
-        assert mcu.get_layer(layer).kernel_size == (1, 1)
-        assert mcu.get_layer(layer).count_params() == paper.get_layer(layer).count_params()
-    assert mcu.get_layer("logits_conv").count_params() == paper.get_layer("logits").count_params()
-    assert mcu.get_layer("gap").output_shape == (None, 1, 1, 64)
+    # No Dense in either student: SE and head are 1×1 convolutions with a Dense layer's
+    # weights (units × inputs (+ bias)), so they convert to CONV_2D, not FULLY_CONNECTED.
+    dense_params = {"b2_se_squeeze": 32 * 4, "b2_se_excite": 4 * 32, "head_demo": 5 * 10 + 10,
+                    "head_hidden": (64 + 10) * 128 + 128, "logits_conv": 128 * 24 + 24}
+    for model in (mcu, paper):
+        assert "Dense" not in [type(layer).__name__ for layer in model.layers]
+        for layer, n in dense_params.items():
+            assert model.get_layer(layer).kernel_size == (1, 1)
+            assert model.get_layer(layer).count_params() == n
+        assert model.get_layer("gap").output_shape == (None, 1, 1, 64)
 
 
 def test_lrh_net_macs_at_paper_window():
@@ -67,7 +70,8 @@ def test_layer_macs_conventions():
     assert by_name["stem_conv"] == 4096 * 8 * 2 * 16
     assert by_name["b2_c1_conv"] == 2048 * 8 * 16 * 32      # stride 2 halves the output
     assert by_name["b3_down"] == 1024 * 32 * 64
-    assert by_name["logits"] == 128 * 24
+    assert by_name["logits_conv"] == 128 * 24   # the head's Dense, as a 1×1 convolution
+    assert by_name["logits"] == 0                 # the final Reshape
     assert by_name["b1_add"] == 0 and by_name["b1_c1_bn"] == 0
 
 
@@ -146,11 +150,12 @@ def test_cli_models_json():
 
     from lrh_tflm.cli import cli
 
-    result = CliRunner().invoke(cli, ["models", "--profile", "smoke", "--leads", "I,II",
+    # The paper profile: its student has the paper's head Dense(128) (smoke/default use 64).
+    result = CliRunner().invoke(cli, ["models", "--profile", "paper", "--leads", "I,II",
                                       "--classes", "24", "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output[result.output.index("{"):])
-    assert info["window"] == get_profile("smoke").data.window and info["classes"] == 24
+    assert info["window"] == get_profile("paper").data.window and info["classes"] == 24
     rows = {(r["model"], r["variant"], r["leads"]): r for r in info["models"]}
     assert set(rows) == {("teacher", "se-resnet18", "12"), ("teacher", "se-resnet18", "I,II"),
                          ("student", "lrh-net", "I,II"), ("student", "lrh-net-mcu", "I,II")}

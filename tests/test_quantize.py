@@ -82,9 +82,9 @@ def test_int8_export_is_tflm_clean(exported, variant, path):
     assert set(ops) <= q.TFLM_INT8_OPS
     assert not set(ops) & q.KNOWN_FORBIDDEN
     assert {"CONV_2D", "MUL", "ADD", "MEAN", "LOGISTIC"} <= set(ops)
-    # The MCU variant's SE and head are 1×1 convolutions: no FULLY_CONNECTED, whose int8
+    # Both students' SE and head are 1×1 convolutions: no FULLY_CONNECTED, whose int8
     # rounding differs between TFLM and LiteRT's reference kernels.
-    assert ("FULLY_CONNECTED" in ops) == (variant == "lrh-net")
+    assert "FULLY_CONNECTED" not in ops
     details = q.tensor_details(blob)
     assert details["inputs"]["ecg"]["shape"] == [1, 1, WINDOW, LEADS]
     assert details["inputs"]["demo"]["shape"] == [1, 5]
@@ -175,14 +175,15 @@ def test_int8_runs_in_tflm_and_matches_keras(exported, variant):
 
 
 @pytest.mark.parametrize("path", ["qat_int8", "ptq_int8"])
-def test_mcu_int8_is_bit_exact_between_tflm_and_litert_ref(exported, path):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_int8_is_bit_exact_between_tflm_and_litert_ref(exported, variant, path):
     from lrh_tflm.parity import parity_chain
 
     x, _ = _data(240, seed=7)
     # Random-ish windows over a wide amplitude range, so saturation and tiny inputs are hit.
     gain = np.geomspace(0.05, 8.0, len(x["ecg"])).astype("float32")
     ecg = x["ecg"] * gain[:, None, None, None]
-    report = parity_chain(exported["lrh-net-mcu"][path], ecg, x["demo"],
+    report = parity_chain(exported[variant][path], ecg, x["demo"],
                           [f"w{i}" for i in range(len(ecg))], thresholds=[0.5] * CLASSES,
                           classes=[f"c{k}" for k in range(CLASSES)], tflm_tolerance_lsb=0)
     assert report.n_windows == 240
@@ -226,3 +227,41 @@ def test_convert_int8_rejects_bad_representative_data(exported):
     nan = np.full((1, 1, WINDOW, LEADS), np.nan, "float32")
     with pytest.raises(q.ConversionError, match="NaN"):
         q.convert_int8(model, [(nan, np.zeros((1, 5), "float32"))])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_dense_layers_quantised_per_tensor_convolutions_per_channel(exported, variant):
+    qat = exported[variant]["qat"]
+    cls = type(q.pointwise_quantize_config())
+    pointwise = {layer.layer.name for layer in qat.layers
+                 if isinstance(getattr(layer, "quantize_config", None), cls)}
+    assert {"b1_se_squeeze", "b3_se_excite", "head_demo", "head_hidden", "logits_conv"} <= pointwise
+    assert not any(name.endswith(("_c1_conv", "_c2_conv", "stem_conv")) for name in pointwise)
+    # In the flatbuffer: 4-D int8 weights with one scale for the 1×1 convolutions on
+    # (1, 1, c) tensors, one scale per output channel for the temporal convolutions.
+    model = q._model(exported[variant]["qat_int8"])
+    sub = model.subgraphs[0]
+    scales = {}
+    for op in sub.operators:
+        if q.op_name(model, op) != "CONV_2D":
+            continue
+        weights = sub.tensors[op.inputs[1]]
+        scales[(int(weights.shape[2]), int(weights.shape[0]))] = len(weights.quantization.scale)
+    kernel = StudentConfig().kernel
+    assert all(n == 1 for (k, _), n in scales.items() if k == 1 and _ in (CLASSES, 128)), scales
+    assert all(n == c for (k, c), n in scales.items() if k == kernel), scales
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_int8_carries_the_offline_arena_plan(exported, variant):
+    from lrh_tflm.interpreters import measure_arena
+    from lrh_tflm.mcu_layout import embedded_plan, plan_arena
+
+    blob = exported[variant]["qat_int8"]
+    plan = embedded_plan(blob)
+    assert plan is not None and plan == plan_arena(blob).offsets
+    raw = q.convert_int8(exported[variant]["qat"], [(exported[variant]["data"]["ecg"][:1],
+                                                     exported[variant]["data"]["demo"][:1])],
+                         mcu_layout=False)
+    assert embedded_plan(raw) is None and len(raw) > len(blob)
+    assert measure_arena(blob) < measure_arena(raw)

@@ -80,7 +80,8 @@ def squeeze_excite(x, ratio: int, name: str, *, pointwise: bool = False):
     name
         Prefix of the layer names.
     pointwise
-        Use 1×1 convolutions instead of Dense layers (the MCU variant).
+        Use 1×1 convolutions instead of Dense layers (the students; the float-only teacher
+        keeps Dense).
     """
     channels = int(x.shape[-1])
     hidden = max(1, channels // ratio)

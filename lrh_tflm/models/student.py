@@ -7,10 +7,13 @@ Dense(128)); they differ only in the order of convolution, normalisation and act
 * ``lrh-net`` (paper): Conv(bias) → ReLU → BN; the block ends with ReLU → BN.  A BN after a
   ReLU cannot be folded into the convolution and becomes MUL/ADD in int8.
 * ``lrh-net-mcu``: Conv(no bias) → BN → ReLU everywhere, the pattern tfmot and the TFLite
-  converter fold into a single int8 CONV_2D with fused ReLU.  Its SE and head Dense layers
-  are 1×1 convolutions on ``(1, 1, c)`` tensors (same weights and MACs): they convert to
-  CONV_2D instead of FULLY_CONNECTED, whose int8 rounding differs by an LSB between TFLM and
-  LiteRT's reference kernels, so the deployed model is bit-exact on both runtimes.
+  converter fold into a single int8 CONV_2D with fused ReLU.
+
+In both, the SE and head Dense layers are 1×1 convolutions on ``(1, 1, c)`` tensors — the
+same weights, parameters and MACs as Dense.  They convert to CONV_2D instead of
+FULLY_CONNECTED: LiteRT's reference FULLY_CONNECTED requantises in float while TFLM's
+rounds in fixed point (tensorflow/tensorflow#66358, google-ai-edge/LiteRT#8567), which
+broke bit-exactness by up to 3 LSB; CONV_2D is bit-exact on both runtimes.
 """
 from __future__ import annotations
 
@@ -48,7 +51,7 @@ def _residual_block(x, channels: int, stride: int, cfg: StudentConfig, *, mcu: b
     """One LRH-Net residual block in the order of the chosen variant."""
     y = _conv_unit(x, channels, cfg.kernel, stride, mcu=mcu, relu=True, name=f"{name}_c1")
     y = _conv_unit(y, channels, cfg.kernel, 1, mcu=mcu, relu=False, name=f"{name}_c2")
-    y = squeeze_excite(y, cfg.se_ratio, name=f"{name}_se", pointwise=mcu)
+    y = squeeze_excite(y, cfg.se_ratio, name=f"{name}_se", pointwise=True)
     shortcut = x
     if stride != 1 or int(x.shape[-1]) != channels:
         shortcut = conv(x, channels, 1, stride=stride, use_bias=not mcu, name=f"{name}_down")
@@ -102,8 +105,8 @@ def build_student(cfg: StudentConfig, n_leads: int, window: int, n_classes: int,
     for i, (channels, stride) in enumerate(zip(BLOCK_CHANNELS, BLOCK_STRIDES), start=1):
         x = _residual_block(x, scaled(channels, cfg.width), stride, cfg, mcu=mcu,
                             name=f"b{i}")
-    # MCU: keep the (1, 1, c) shape so the head runs as 1×1 convolutions (no FULLY_CONNECTED).
-    x = layers.GlobalAveragePooling2D(keepdims=mcu, name="gap")(x)
+    # Keep the (1, 1, c) shape so the head runs as 1×1 convolutions (no FULLY_CONNECTED).
+    x = layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
     logits = head(x, demo, n_classes, demographics=cfg.demographics, hidden=cfg.dense,
-                  pointwise=mcu)
+                  pointwise=True)
     return keras.Model(inputs=[ecg, demo], outputs=logits, name=name)
