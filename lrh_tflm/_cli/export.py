@@ -37,7 +37,7 @@ from lrh_tflm._cli.common import user_errors
               help="Allowed |TFLM - LiteRT-ref| in int8 steps (0 = bit-exact; FULLY_CONNECTED "
                    "rounds differently on rare inputs in the current runtimes).")
 @click.option("--xnnpack-lsb", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Allowed |XNNPACK - LiteRT-ref| in int8 steps.")
+              help="Allowed |XNNPACK - LiteRT-ref| per kernel, in int8 steps.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Cache folder [default: $LRH_TFLM_CACHE or ~/.cache/lrh-tflm].")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
