@@ -32,10 +32,15 @@ def test_params_do_not_depend_on_window():
 
 def test_mcu_variant_same_plan_different_order():
     paper = build_student(StudentConfig(variant="lrh-net"), 2, 1024, 24)
-    mcu = build_student(StudentConfig(variant="lrh-net-mcu"), 2, 1024, 24)
+    mcu = build_student(StudentConfig(variant="lrh-net-mcu", dense=128), 2, 1024, 24)
     # Same convolution plan → same MACs; no conv biases but extra BNs → 83,124 trainable.
     assert count_macs(mcu) == count_macs(paper)
     assert count_params(mcu)["trainable"] == 83_124
+    # Its own head is Dense(64): (64 + 10) × 64 weights fewer in, 64 × 24 fewer out.
+    own = build_student(StudentConfig(variant="lrh-net-mcu"), 2, 1024, 24)
+    assert StudentConfig(variant="lrh-net-mcu").head_width == 64 == own.get_layer("head_hidden").filters
+    assert StudentConfig().head_width == 128
+    assert count_params(own)["trainable"] == 83_124 - 64 * 74 - 64 - 64 * 24 == 76_788
     kinds = [type(layer).__name__ for layer in mcu.layers]
     # conv → BN → ReLU in the MCU variant (foldable), conv → ReLU → BN in the paper's.
     i = [layer.name for layer in mcu.layers].index("b1_c1_conv")
@@ -150,12 +155,11 @@ def test_cli_models_json():
 
     from lrh_tflm.cli import cli
 
-    # The paper profile: its student has the paper's head Dense(128) (smoke/default use 64).
-    result = CliRunner().invoke(cli, ["models", "--profile", "paper", "--leads", "I,II",
+    result = CliRunner().invoke(cli, ["models", "--profile", "smoke", "--leads", "I,II",
                                       "--classes", "24", "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output[result.output.index("{"):])
-    assert info["window"] == get_profile("paper").data.window and info["classes"] == 24
+    assert info["window"] == get_profile("smoke").data.window and info["classes"] == 24
     rows = {(r["model"], r["variant"], r["leads"]): r for r in info["models"]}
     assert set(rows) == {("teacher", "se-resnet18", "12"), ("teacher", "se-resnet18", "I,II"),
                          ("student", "lrh-net", "I,II"), ("student", "lrh-net-mcu", "I,II")}

@@ -2,7 +2,9 @@
 
 Both share the channel and receptive-field plan of DESIGN §2 (stem Conv(k=8, 16) and three
 residual blocks of 16/32/64 channels, blocks 2 and 3 downsampling by 2, SE(r=8), head
-Dense(128)); they differ only in the order of convolution, normalisation and activation:
+Dense(128)); they differ in the order of convolution, normalisation and activation, and
+the MCU variant's head is Dense(64) unless ``StudentConfig.dense`` says otherwise (its int8
+flatbuffer then fits 100 KB of flash):
 
 * ``lrh-net`` (paper): Conv(bias) → ReLU → BN; the block ends with ReLU → BN.  A BN after a
   ReLU cannot be folded into the convolution and becomes MUL/ADD in int8.
@@ -70,7 +72,8 @@ def build_student(cfg: StudentConfig, n_leads: int, window: int, n_classes: int,
 
     The paper variant at width 1 with 2 leads and 24 classes has 83,236 trainable
     parameters (83,748 with 6 leads).  The MCU variant drops the convolution biases (BN
-    follows every convolution) and gains BN after the stem and on the shortcuts.
+    follows every convolution), gains BN after the stem and on the shortcuts and has a
+    Dense(64) head (76,788 trainable at 2 leads and 24 classes; 83,124 with Dense(128)).
 
     Parameters
     ----------
@@ -107,6 +110,6 @@ def build_student(cfg: StudentConfig, n_leads: int, window: int, n_classes: int,
                             name=f"b{i}")
     # Keep the (1, 1, c) shape so the head runs as 1×1 convolutions (no FULLY_CONNECTED).
     x = layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
-    logits = head(x, demo, n_classes, demographics=cfg.demographics, hidden=cfg.dense,
+    logits = head(x, demo, n_classes, demographics=cfg.demographics, hidden=cfg.head_width,
                   pointwise=True)
     return keras.Model(inputs=[ecg, demo], outputs=logits, name=name)
