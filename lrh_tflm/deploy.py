@@ -64,6 +64,9 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
               seed: int = 0, verbose: int = 1) -> QATResult:
     """Quantisation-aware fine-tuning of a saved student, distillation continuing.
 
+    The QAT model's activation ranges start at those of ``profile.quant.representative_windows``
+    training windows (:func:`lrh_tflm.quantize.calibrate_ranges`), then QAT refines them.
+
     With ``profile.quant.mode == "ptq"`` nothing is trained: the float student is passed on
     and the int8 stage quantises it post-training.
 
@@ -87,10 +90,10 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
     QATResult
     """
     from lrh_tflm import metrics as M
-    from lrh_tflm.data.pipeline import eval_windows, make_dataset
+    from lrh_tflm.data.pipeline import eval_windows, make_dataset, representative_windows
     from lrh_tflm.distill import Distiller
     from lrh_tflm.leads import lead_indices
-    from lrh_tflm.quantize import quantize_aware, unquantized_layers
+    from lrh_tflm.quantize import calibrate_ranges, quantize_aware, unquantized_layers
     from lrh_tflm.saved import load_model, read_sidecar, save_model
     from lrh_tflm.train import predict_probs, train_model
 
@@ -110,6 +113,11 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
         raise ValueError(f"QAT left layers in float: {', '.join(left)}")
     cached = prepared.leads
     window = int(prepared.pre.window)
+    cal_ecg, cal_demo = representative_windows(prepared, splits["train"],
+                                               quant.representative_windows, window,
+                                               leads=side["leads"], seed=seed)
+    calibrate_ranges(qat_model, ({"ecg": cal_ecg[i:i + 64], "demo": cal_demo[i:i + 64]}
+                                 for i in range(0, len(cal_ecg), 64)))
     classes = list(prepared.classes.classes)
     loaded = [(load_model(p)[0], lead_indices(read_sidecar(p)["leads"], cached)) for p in teachers]
     distiller = Distiller(qat_model, loaded, student_leads=lead_indices(side["leads"], cached))

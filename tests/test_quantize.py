@@ -265,3 +265,36 @@ def test_int8_carries_the_offline_arena_plan(exported, variant):
                          mcu_layout=False)
     assert embedded_plan(raw) is None and len(raw) > len(blob)
     assert measure_arena(blob) < measure_arena(raw)
+
+
+def test_calibrate_ranges_replaces_tfmots_initial_six(exported):
+    import tf_keras as keras
+
+    float_model = exported["lrh-net-mcu"]["float"]
+    x = exported["lrh-net-mcu"]["data"]
+    fresh = q.quantize_aware(float_model)
+
+    def ranges(model):
+        return {w.name: float(w.numpy()) for w in model.weights
+                if w.shape == () and w.name.split("/")[-1].split(":")[0].endswith(("_min", "_max"))
+                and "quantize_layer" not in w.name}
+
+    before = ranges(fresh)
+    assert before and all(abs(v) == 6.0 for v in before.values())  # tfmot's initial range
+    n = q.calibrate_ranges(fresh, [{"ecg": x["ecg"][i:i + 16], "demo": x["demo"][i:i + 16]}
+                                   for i in range(0, 64, 16)])
+    after = ranges(fresh)
+    assert n > 10 and sum(abs(v) != 6.0 for v in after.values()) >= n
+    assert all(v <= 0 for k, v in after.items() if "_min" in k)
+    assert all(v >= 0 for k, v in after.items() if "_max" in k)
+    # A ReLU's range is what the float layer produces (weights fake-quantised, so ≈).
+    probe = keras.Model(float_model.inputs, float_model.get_layer("stem_relu").output)
+    want = float(np.max(probe({"ecg": x["ecg"][:64], "demo": x["demo"][:64]})))
+    relu = {k: v for k, v in after.items() if "quant_stem_relu" in k}
+    assert min(relu.values()) == 0.0
+    assert max(relu.values()) == pytest.approx(want, rel=0.1)
+    # The quantisers work normally again afterwards: outputs are fake-quantised (a grid).
+    out = fresh({"ecg": x["ecg"][:4], "demo": x["demo"][:4]}, training=False).numpy()
+    assert np.isfinite(out).all()
+    with pytest.raises(ValueError, match="no calibration batches"):
+        q.calibrate_ranges(fresh, [])

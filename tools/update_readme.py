@@ -42,8 +42,18 @@ def results_table(b: dict) -> str:
               "",
               f"Profile `{b.get('profile', '?')}`, leads {b.get('leads', '?')}, KD `{b.get('kd', '?')}`, student "
               f"`{b.get('student', '?')}`, synthetic default; measured on {m.get('description', 'unknown machine')} "
-              f"({b.get('created', '')}). Build wall time {_f(b.get('total_seconds'), '{:.0f}')} s."]
+              f"({b.get('created', '')}). {_build_time(b)}"]
     return "\n".join(lines)
+
+
+def _build_time(b: dict) -> str:
+    """The build's time; a rerun that reused stages says how long the stages took to run."""
+    wall = b.get("total_seconds")
+    stages = sum((b.get("stage_seconds") or {}).values())
+    if wall is not None and stages > wall:
+        return (f"The stages took {stages:.0f} s to run (this invocation reused them: "
+                f"{wall:.0f} s wall).")
+    return f"Build wall time {_f(wall, '{:.0f}')} s."
 
 
 def main(argv: list[str]) -> int:
