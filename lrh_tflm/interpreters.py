@@ -370,15 +370,6 @@ def first_divergence(tflite_bytes: bytes, ecg_q: np.ndarray,
     return None
 
 
-def _is_constant(model, tensor) -> bool:
-    """A tensor whose values live in the flatbuffer (weights, biases, shapes), not an activation."""
-    if tensor.buffer <= 0 or tensor.buffer >= len(model.buffers or []):
-        return False
-    buf = model.buffers[tensor.buffer]
-    # Large models keep buffer contents outside the flatbuffer (offset/size) instead of in data.
-    return (buf.data is not None and len(buf.data) > 0) or bool(getattr(buf, "offset", 0))
-
-
 def _one_op_models(tflite_bytes: bytes) -> list[tuple[int, str, list[int], list[int], bytes]]:
     """For every operator of subgraph 0, in execution order: a flatbuffer running only that op.
 
@@ -393,7 +384,7 @@ def _one_op_models(tflite_bytes: bytes) -> list[tuple[int, str, list[int], list[
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
-    from lrh_tflm.quantize import op_name
+    from lrh_tflm.quantize import is_constant, op_name
 
     data = bytearray(tflite_bytes)
     if len(data) < 8 or bytes(data[4:8]) != b"TFL3":
@@ -410,7 +401,7 @@ def _one_op_models(tflite_bytes: bytes) -> list[tuple[int, str, list[int], list[
         live = []
         for t in op.inputs:
             t = int(t)
-            if t >= 0 and t not in live and not _is_constant(model, sub.tensors[t]):
+            if t >= 0 and t not in live and not is_constant(model, sub.tensors[t]):
                 live.append(t)
         outs = [int(t) for t in op.outputs]
         sub.operators, sub.inputs, sub.outputs = [op], live, outs

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lrh_tflm.quantize import is_constant
+
 #: Metadata name TFLM looks for (micro_allocation_info.cc) and the format version it expects.
 OFFLINE_PLAN_METADATA = "OfflineMemoryAllocation"
 OFFLINE_PLAN_VERSION = 1
@@ -92,11 +94,6 @@ def _tensor_bytes(tensor) -> int:
     return int(np.prod(shape, dtype=np.int64)) * size
 
 
-def _is_constant(model, tensor) -> bool:
-    data = model.buffers[tensor.buffer].data if 0 <= tensor.buffer < len(model.buffers) else None
-    return data is not None and len(data) > 0
-
-
 def _lifetimes(model) -> dict[int, tuple[int, int]]:
     """Allocation scopes of the tensors TFLM plans, counted the way TFLM counts them."""
     if len(model.subgraphs) != 1:
@@ -106,7 +103,7 @@ def _lifetimes(model) -> dict[int, tuple[int, int]]:
     last: dict[int, int] = {}
 
     def touch(index: int, scope: int, created: bool) -> None:
-        if index < 0 or _is_constant(model, sub.tensors[index]):
+        if index < 0 or is_constant(model, sub.tensors[index]):
             return
         if created and index not in first:
             first[index] = last[index] = scope

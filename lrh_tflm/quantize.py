@@ -502,6 +502,16 @@ def _model(tflite: bytes):
         raise ConversionError(f"not a TFLite flatbuffer: {err}") from None
 
 
+def is_constant(model, tensor) -> bool:
+    """Whether a tensor of an unpacked flatbuffer (``ModelT``) holds constant data (weights,
+    biases, shapes) rather than an activation.  Large models keep buffer contents outside
+    the flatbuffer (``offset``/``size``) instead of in ``data``."""
+    if tensor.buffer <= 0 or tensor.buffer >= len(model.buffers or []):
+        return False
+    buf = model.buffers[tensor.buffer]
+    return (buf.data is not None and len(buf.data) > 0) or bool(getattr(buf, "offset", 0))
+
+
 def _enum_names(enum_cls) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
 
@@ -625,7 +635,7 @@ def tensor_details(tflite: bytes) -> dict[str, dict]:
 
 __all__ = [
     "TFLM_INT8_OPS", "KNOWN_FORBIDDEN", "ConversionError", "quantize_aware", "quantize_scope",
-    "output_quantize_config", "pointwise_quantize_config", "calibrate_ranges",
+    "output_quantize_config", "pointwise_quantize_config", "calibrate_ranges", "is_constant",
     "unquantized_layers", "convert_int8", "convert_float", "tflite_ops", "check_ops",
     "tensor_details",
 ]
