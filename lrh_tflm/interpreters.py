@@ -351,9 +351,13 @@ def first_divergence(tflite_bytes: bytes, ecg_q: np.ndarray,
     for pos, arr in feeds.items():
         ref.set_tensor(in_index[pos], arr)
     ref.invoke()
+    from lrh_tflm.mcu_layout import without_plan
+
+    # Preserving every tensor needs each in its own memory: drop the offline arena plan.
+    unplanned = without_plan(tflite_bytes)
     with _quiet_fds():
         micro = tflm.Interpreter.from_bytes(
-            bytes(tflite_bytes), arena_size=max(4 * measure_arena(tflite_bytes), 1 << 20),
+            unplanned, arena_size=max(4 * measure_arena(unplanned), 1 << 20),
             intrepreter_config=tflm.InterpreterConfig.kPreserveAllTensors)
     for pos, arr in feeds.items():
         micro.set_input(arr, pos)

@@ -283,6 +283,22 @@ def _name(entry) -> str:
     return entry.name.decode() if isinstance(entry.name, bytes) else str(entry.name)
 
 
+def without_plan(tflite: bytes) -> bytes:
+    """The flatbuffer with its offline arena plan removed (unchanged if it has none).
+
+    A plan shares arena bytes between tensors that are never alive together, which TFLM
+    refuses in its preserve-all-tensors debugging mode (every tensor kept); remove it there.
+    """
+    model = _unpack(tflite)
+    entries = [m for m in (model.metadata or []) if _name(m) == OFFLINE_PLAN_METADATA]
+    if not entries:
+        return bytes(tflite)
+    for entry in entries:
+        model.buffers[entry.buffer].data = None
+    model.metadata = [m for m in model.metadata if _name(m) != OFFLINE_PLAN_METADATA]
+    return _pack(model)
+
+
 def embedded_plan(tflite: bytes) -> tuple[int, ...] | None:
     """The offsets stored in the flatbuffer's ``OfflineMemoryAllocation`` metadata, if any."""
     model = _unpack(tflite)
@@ -295,4 +311,4 @@ def embedded_plan(tflite: bytes) -> tuple[int, ...] | None:
 
 
 __all__ = ["ArenaPlan", "LayoutError", "OFFLINE_PLAN_METADATA", "plan_arena", "check_plan",
-           "layout_for_mcu", "embedded_plan"]
+           "layout_for_mcu", "without_plan", "embedded_plan"]
