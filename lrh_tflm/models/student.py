@@ -15,7 +15,10 @@ In both, the SE and head Dense layers are 1×1 convolutions on ``(1, 1, c)`` ten
 same weights, parameters and MACs as Dense.  They convert to CONV_2D instead of
 FULLY_CONNECTED: LiteRT's reference FULLY_CONNECTED requantises in float while TFLM's
 rounds in fixed point (tensorflow/tensorflow#66358, google-ai-edge/LiteRT#8567), which
-broke bit-exactness by up to 3 LSB; CONV_2D is bit-exact on both runtimes.
+broke bit-exactness by up to 3 LSB; CONV_2D is bit-exact on both runtimes.  The paper
+variant's BN after ReLU becomes MUL/ADD by per-channel constants; those MULs can still round
+one step apart on rare values (the runtimes derive their multiplier at different precision),
+so only the MCU variant is bit-exact by construction.
 """
 from __future__ import annotations
 
