@@ -196,7 +196,7 @@ def test_int8_is_bit_exact_between_tflm_and_litert_ref(exported, variant, path):
     else:
         # The paper's ReLU → BN leaves MULs by constant per-channel scales, whose multiplier
         # the two runtimes compute at different precision: on rare values (1 of ~1 M values
-        # in 1 of 40 random models here) they round one step apart.  Nothing else may differ.
+        # in 3 of 40 random models like these) they round one step apart.  Nothing else may differ.
         assert report.max_lsb_tflm <= 1 and report.exact_tflm_ref >= 0.9, report.divergence
         if report.max_lsb_tflm:
             assert report.divergence["op_name"] == "MUL", report.divergence
