@@ -39,8 +39,8 @@ from lrh_tflm.stages import StageResult, StageRunner
 #: the TFLM kernels, which ``lrh-tflm run --runtime tflm`` reproduces exactly), but the
 #: stage prints a warning, lists every failing window in parity.json and the report shows
 #: the measured shares.  Both students convert without FULLY_CONNECTED (whose int8 rounding
-#: differs between TFLM and LiteRT-ref); LRH-Net-MCU is exact by construction, the paper's
-#: LRH-Net can still differ by one step on rare values of its BN MULs.
+#: differs between TFLM and LiteRT-ref); LRH-Net-MCU has been exact on every window
+#: measured, the paper's LRH-Net can still differ by one step on rare values of its BN MULs.
 PARITY_TFLM_TOLERANCE_LSB = 0
 
 KD_SCHEMES = ("none", "vanilla", "parallel", "sequential")

@@ -188,8 +188,8 @@ def test_int8_is_bit_exact_between_tflm_and_litert_ref(exported, variant, path):
                           classes=[f"c{k}" for k in range(CLASSES)], tflm_tolerance_lsb=0)
     assert report.n_windows == 240
     if variant == "lrh-net-mcu":
-        # Every op's arithmetic is identical in TFLM and LiteRT-ref (the SE gate's MUL has the
-        # power-of-two scale 1/256, so both runtimes derive the same multiplier).
+        # No FULLY_CONNECTED and no BN MULs: every window must match (its only MUL, the SE
+        # gate's, has the power-of-two input scale 1/256).
         assert report.max_lsb_tflm == 0, report.divergence
         assert report.exact_tflm_ref == 1.0
         assert not [f for f in report.failures if f.check == "tflm-vs-ref"]
