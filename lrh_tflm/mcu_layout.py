@@ -84,8 +84,12 @@ def _unpack(tflite: bytes):
 
 
 def _tensor_bytes(tensor) -> int:
-    itemsize = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8, 16: 4}
-    size = itemsize.get(int(tensor.type))
+    schema = _schema()
+    size = {schema.TensorType.FLOAT32: 4, schema.TensorType.FLOAT16: 2,
+            schema.TensorType.INT32: 4, schema.TensorType.UINT8: 1, schema.TensorType.INT64: 8,
+            schema.TensorType.BOOL: 1, schema.TensorType.INT16: 2, schema.TensorType.INT8: 1,
+            schema.TensorType.FLOAT64: 8, schema.TensorType.UINT64: 8,
+            schema.TensorType.UINT32: 4, schema.TensorType.UINT16: 2}.get(int(tensor.type))
     if size is None:
         raise LayoutError(f"tensor {tensor.name!r} has a type ({tensor.type}) the planner does not know")
     shape = [] if tensor.shape is None else [int(d) for d in tensor.shape]
