@@ -385,15 +385,11 @@ def _one_op_models(tflite_bytes: bytes) -> list[tuple[int, str, list[int], list[
     -------
     list of (op_index, op_name, input tensor indices, output tensor indices, model bytes)
     """
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
+    from lrh_tflm.mcu_layout import pack_model
+    from lrh_tflm.quantize import is_constant, op_name, unpack_model
 
-    from lrh_tflm.quantize import is_constant, op_name
-
-    data = bytearray(tflite_bytes)
-    if len(data) < 8 or bytes(data[4:8]) != b"TFL3":
-        raise ModelFormatError("not a TFLite flatbuffer (missing 'TFL3' identifier)")
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    # The caller has read the model with io_details, which rejects non-TFLite bytes.
+    model = unpack_model(tflite_bytes, ModelFormatError)
     if len(model.subgraphs or []) != 1:
         raise ModelFormatError(f"expected one subgraph, got {len(model.subgraphs or [])}")
     sub = model.subgraphs[0]
@@ -409,9 +405,7 @@ def _one_op_models(tflite_bytes: bytes) -> list[tuple[int, str, list[int], list[
                 live.append(t)
         outs = [int(t) for t in op.outputs]
         sub.operators, sub.inputs, sub.outputs = [op], live, outs
-        builder = flatbuffers.Builder(len(data) + 1024)
-        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-        out.append((k, op_name(model, op), live, outs, bytes(builder.Output())))
+        out.append((k, op_name(model, op), live, outs, pack_model(model)))
     return out
 
 

@@ -22,11 +22,12 @@ LiteRT's bundled flatbuffer schema is used (no TensorFlow import).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from lrh_tflm.quantize import is_constant
+from lrh_tflm.quantize import is_constant, litert_schema, unpack_model
 
 #: Metadata name TFLM looks for (micro_allocation_info.cc) and the format version it expects.
 OFFLINE_PLAN_METADATA = "OfflineMemoryAllocation"
@@ -69,22 +70,12 @@ def _aligned(n: int) -> int:
     return (n + BUFFER_ALIGNMENT - 1) // BUFFER_ALIGNMENT * BUFFER_ALIGNMENT
 
 
-def _schema():
-    from ai_edge_litert import schema_py_generated as schema
-
-    return schema
-
-
 def _unpack(tflite: bytes):
-    schema = _schema()
-    try:
-        return schema.ModelT.InitFromObj(schema.Model.GetRootAs(bytearray(tflite), 0))
-    except Exception as err:  # noqa: BLE001  (flatbuffers raises anything on garbage)
-        raise LayoutError(f"not a TFLite flatbuffer: {err}") from None
+    return unpack_model(tflite, LayoutError)
 
 
 def _tensor_bytes(tensor) -> int:
-    schema = _schema()
+    schema = litert_schema()
     size = {schema.TensorType.FLOAT32: 4, schema.TensorType.FLOAT16: 2,
             schema.TensorType.INT32: 4, schema.TensorType.UINT8: 1, schema.TensorType.INT64: 8,
             schema.TensorType.BOOL: 1, schema.TensorType.INT16: 2, schema.TensorType.INT8: 1,
@@ -163,7 +154,10 @@ def plan_arena(tflite: bytes) -> ArenaPlan:
     LayoutError
         Not a flatbuffer, several subgraphs, or dynamic shapes.
     """
-    model = _unpack(tflite)
+    return _plan(_unpack(tflite))
+
+
+def _plan(model) -> ArenaPlan:
     lifetimes = _lifetimes(model)
     sub = model.subgraphs[0]
     sizes = {t: _aligned(_tensor_bytes(sub.tensors[t])) for t in lifetimes}
@@ -182,7 +176,10 @@ def plan_arena(tflite: bytes) -> ArenaPlan:
 
 def check_plan(plan: ArenaPlan, tflite: bytes) -> None:
     """Raise :class:`LayoutError` if two tensors alive at the same time share arena bytes."""
-    model = _unpack(tflite)
+    _check(plan, _unpack(tflite))
+
+
+def _check(plan: ArenaPlan, model) -> None:
     sub = model.subgraphs[0]
     spans = {t: (plan.offsets[t], plan.offsets[t] + _tensor_bytes(sub.tensors[t]))
              for t in plan.lifetimes}
@@ -197,9 +194,10 @@ def check_plan(plan: ArenaPlan, tflite: bytes) -> None:
                 raise LayoutError(f"tensors {t} and {u} are alive together but overlap in the arena")
 
 
+@functools.lru_cache(maxsize=None)
 def _aligned_buffer_class():
     """BufferT whose data vector starts on a 16-byte boundary, as the converter writes it."""
-    schema = _schema()
+    schema = litert_schema()
 
     class AlignedBufferT(schema.BufferT):
         def Pack(self, builder):  # noqa: N802  (flatbuffers' generated name)
@@ -220,7 +218,9 @@ def _aligned_buffer_class():
     return AlignedBufferT
 
 
-def _pack(model) -> bytes:
+def pack_model(model) -> bytes:
+    """Serialise a ``ModelT`` (its ``buffers`` are rewrapped in place so that every buffer's
+    data starts on a 16-byte boundary, as the converter writes them)."""
     import flatbuffers
 
     cls = _aligned_buffer_class()
@@ -255,7 +255,7 @@ def layout_for_mcu(tflite: bytes, *, strip_names: bool = True,
     -------
     bytes
     """
-    schema = _schema()
+    schema = litert_schema()
     model = _unpack(tflite)
     sub = model.subgraphs[0] if model.subgraphs else None
     if sub is None:
@@ -268,8 +268,8 @@ def layout_for_mcu(tflite: bytes, *, strip_names: bool = True,
     metadata = list(model.metadata or [])
     entry = next((m for m in metadata if _name(m) == OFFLINE_PLAN_METADATA), None)
     if plan:
-        arena = plan_arena(tflite)
-        check_plan(arena, tflite)
+        arena = _plan(model)
+        _check(arena, model)
         words = np.array([OFFLINE_PLAN_VERSION, 1, len(arena.offsets), *arena.offsets],
                          dtype="<i4")
         if entry is None:  # a new buffer and entry; a re-layout overwrites its own buffer
@@ -280,7 +280,7 @@ def layout_for_mcu(tflite: bytes, *, strip_names: bool = True,
             metadata.append(entry)
         model.buffers[entry.buffer].data = np.frombuffer(words.tobytes(), dtype=np.uint8)
     model.metadata = metadata
-    return _pack(model)
+    return pack_model(model)
 
 
 def _name(entry) -> str:
@@ -300,7 +300,7 @@ def without_plan(tflite: bytes) -> bytes:
     for entry in entries:
         model.buffers[entry.buffer].data = None
     model.metadata = [m for m in model.metadata if _name(m) != OFFLINE_PLAN_METADATA]
-    return _pack(model)
+    return pack_model(model)
 
 
 def embedded_plan(tflite: bytes) -> tuple[int, ...] | None:
@@ -315,4 +315,4 @@ def embedded_plan(tflite: bytes) -> tuple[int, ...] | None:
 
 
 __all__ = ["ArenaPlan", "LayoutError", "OFFLINE_PLAN_METADATA", "plan_arena", "check_plan",
-           "layout_for_mcu", "without_plan", "embedded_plan"]
+           "layout_for_mcu", "without_plan", "embedded_plan", "pack_model"]

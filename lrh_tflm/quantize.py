@@ -488,18 +488,20 @@ def convert_int8(model, representative: Iterable, *, batch1: bool = True,
 # Flatbuffer inspection
 # --------------------------------------------------------------------------------------
 
-def _schema():
+def litert_schema():
+    """LiteRT's bundled flatbuffer schema module (object API: ``ModelT`` … ``Pack``)."""
     from ai_edge_litert import schema_py_generated as schema
 
     return schema
 
 
-def _model(tflite: bytes):
-    schema = _schema()
+def unpack_model(tflite: bytes, error: type[Exception] = ConversionError):
+    """The flatbuffer as LiteRT's ``ModelT`` object tree; garbage raises ``error``."""
+    schema = litert_schema()
     try:
         return schema.ModelT.InitFromObj(schema.Model.GetRootAs(bytearray(tflite), 0))
     except Exception as err:  # noqa: BLE001  (flatbuffers raises anything on garbage)
-        raise ConversionError(f"not a TFLite flatbuffer: {err}") from None
+        raise error(f"not a TFLite flatbuffer: {err}") from None
 
 
 def is_constant(model, tensor) -> bool:
@@ -522,7 +524,7 @@ def op_name(model, op) -> str:
     Works on the object API of either generated schema (LiteRT's or TFLM's): the builtin
     codes are the same numbers.
     """
-    schema = _schema()
+    schema = litert_schema()
     code = model.operatorCodes[op.opcodeIndex]
     builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
     if builtin == schema.BuiltinOperator.CUSTOM:
@@ -534,15 +536,15 @@ def op_name(model, op) -> str:
 
 def tflite_ops(tflite: bytes) -> list[str]:
     """Builtin op names used by a flatbuffer, sorted, each once (custom ops as ``CUSTOM:name``)."""
-    model = _model(tflite)
+    model = unpack_model(tflite)
     return sorted({op_name(model, op) for sub in model.subgraphs or []
                    for op in sub.operators or []})
 
 
 def _float_tensors(tflite: bytes) -> list[str]:
     """Names of float32 tensors that are operator inputs or outputs (constants included)."""
-    schema = _schema()
-    model = _model(tflite)
+    schema = litert_schema()
+    model = unpack_model(tflite)
     out = []
     for sub in model.subgraphs or []:
         used = {i for op in sub.operators or [] for i in list(op.inputs) + list(op.outputs)
@@ -606,9 +608,9 @@ def tensor_details(tflite: bytes) -> dict[str, dict]:
         contract's ``ecg``/``demo``; a single output is called ``logits``.  ``scale`` and
         ``zero_point`` are ``None`` for an unquantised tensor.
     """
-    schema = _schema()
+    schema = litert_schema()
     dtypes = _enum_names(schema.TensorType)
-    model = _model(tflite)
+    model = unpack_model(tflite)
     sub = model.subgraphs[0]
 
     def detail(index: int) -> tuple[str, dict]:
@@ -636,6 +638,7 @@ def tensor_details(tflite: bytes) -> dict[str, dict]:
 __all__ = [
     "TFLM_INT8_OPS", "KNOWN_FORBIDDEN", "ConversionError", "quantize_aware", "quantize_scope",
     "output_quantize_config", "pointwise_quantize_config", "calibrate_ranges", "is_constant",
+    "litert_schema", "unpack_model",
     "unquantized_layers", "convert_int8", "convert_float", "tflite_ops", "check_ops",
     "tensor_details",
 ]

@@ -249,7 +249,7 @@ def test_dense_layers_quantised_per_tensor_convolutions_per_channel(exported, va
     assert not any(name.endswith(("_c1_conv", "_c2_conv", "stem_conv")) for name in pointwise)
     # In the flatbuffer: 4-D int8 weights with one scale for the 1×1 convolutions on
     # (1, 1, c) tensors, one scale per output channel for the temporal convolutions.
-    model = q._model(exported[variant]["qat_int8"])
+    model = q.unpack_model(exported[variant]["qat_int8"])
     sub = model.subgraphs[0]
     scales = {}
     for op in sub.operators:
