@@ -416,7 +416,7 @@ def op_lsb_divergence(tflite_bytes: bytes, ecg_q_batch: np.ndarray,
     Why per operator: XNNPACK requantises in float32 where the reference kernels use fixed
     point, so single values may round one LSB apart; through a deep network these differences
     compound (measured: every kernel of the 34-op default student within 1 LSB, the logits up
-    to 9 LSB apart).  Comparing each kernel on the *reference's* own intermediate tensors
+    to 3 LSB apart; 9 before its QAT ranges were calibrated).  Comparing each kernel on the *reference's* own intermediate tensors
     separates "a kernel is wrong" from "rounding accumulates".
 
     How: the full model runs on LiteRT ``BUILTIN_REF`` with every intermediate tensor

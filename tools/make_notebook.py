@@ -170,7 +170,7 @@ QAT Keras model's. TFLM must match the reference bit for bit (the firmware is th
 this model). XNNPACK is checked kernel by kernel: each operator, fed the reference's own
 intermediate tensors, must stay within 1 LSB of the reference kernel (XNNPACK requantises in
 float, the reference in fixed point). End to end these one-step differences compound over the
-graph's ~34 ops (9 LSB on the default model's logits), so that number is reported, and only
+graph's ~34 ops (3 LSB on the default model's logits), so that number is reported, and only
 XNNPACK's decisions must agree with the reference's. A few int8-vs-Keras decisions may flip
 for probabilities that sit right at a threshold."""),
     ("code", """\
