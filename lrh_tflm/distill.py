@@ -5,7 +5,8 @@ teachers, with its own ``train_step``), generalised to several teachers that eac
 own lead subset.  Batches always carry the full cached 12-lead window ``x["ecg"]``
 (B, 1, W, 12); every model receives ``tf.gather(x["ecg"], its_leads, axis=-1)``.
 
-Loss: ``α·BCE(labels, student) + (1 − α)·Σᵢ wᵢ·KDᵢ(teacherᵢ, student)``.  With no teachers
+Loss: ``α·BCE(labels, student) + (1 − α)·Σᵢ wᵢ·KDᵢ(teacherᵢ, student)`` (the paper's), or
+with ``ensemble`` ``α·BCE + (1 − α)·KD(Σᵢ wᵢ·teacherᵢ / Σᵢ wᵢ, student)``.  With no teachers
 (scheme ``none``) the loss is the plain BCE, so plain training is the same code path.
 
 Schemes are data (:func:`distill_schedule`): a list of steps naming which model is trained
@@ -22,7 +23,7 @@ import tensorflow as tf
 import tf_keras
 
 SCHEMES = ("none", "vanilla", "parallel", "sequential")
-LOSSES = ("kl-softmax", "bce-sigmoid")
+LOSSES = ("kl-softmax", "bce-sigmoid", "mse-logits")
 
 
 # --------------------------------------------------------------------------- losses
@@ -79,9 +80,31 @@ def bce_sigmoid(teacher_logits, student_logits, temperature: float, t_squared: b
     return loss * (temperature ** 2) if t_squared else loss
 
 
+def mse_logits(teacher_logits, student_logits, temperature: float = 1.0, t_squared: bool = False):
+    """Logit matching: mean squared difference of the raw logits over classes and batch.
+
+    The usual multi-label choice (no softmax couples the classes, no sigmoid saturates the
+    targets); it is the high-temperature limit of KD up to a factor, so ``temperature`` and
+    ``t_squared`` do not apply and are ignored.
+
+    Parameters
+    ----------
+    teacher_logits, student_logits
+        (B, C) raw logits.
+
+    Returns
+    -------
+    tf.Tensor
+        Scalar float32.
+    """
+    del temperature, t_squared
+    d = tf.cast(student_logits, tf.float32) - tf.cast(teacher_logits, tf.float32)
+    return tf.reduce_mean(d * d)
+
+
 def distillation_loss(name: str, t_squared: bool = False) -> Callable:
-    """The KD loss called ``name`` ("kl-softmax" or "bce-sigmoid") as ``fn(t, s, T)``."""
-    fns = {"kl-softmax": kl_softmax, "bce-sigmoid": bce_sigmoid}
+    """The KD loss called ``name`` (one of :data:`LOSSES`) as ``fn(t, s, T)``."""
+    fns = {"kl-softmax": kl_softmax, "bce-sigmoid": bce_sigmoid, "mse-logits": mse_logits}
     if name not in fns:
         raise ValueError(f"unknown distillation loss {name!r}; choose one of {', '.join(LOSSES)}")
     fn = fns[name]
@@ -138,11 +161,12 @@ class Distiller(tf_keras.Model):
         self.alpha = 1.0
         self.temperature = 1.0
         self.teacher_weights: tuple[float, ...] = ()
+        self.ensemble = False
 
     def compile(self, optimizer="adam", metrics=None, student_loss_fn: Callable | None = None,
                 distillation_loss_fn: Callable | str | None = None, alpha: float = 0.2,
                 temperature: float = 8.0, teacher_weights: Sequence[float] | None = None,
-                **kwargs):
+                ensemble: bool = False, **kwargs):
         """Configure training.
 
         Parameters
@@ -163,6 +187,10 @@ class Distiller(tf_keras.Model):
             Softening temperature T.
         teacher_weights
             One weight per teacher (default: equal weights summing to 1).
+        ensemble
+            Distil from one ensemble teacher, the weighted mean of the teachers' logits
+            (weights normalised to sum to 1), instead of the paper's weighted sum of one
+            loss per teacher.
         """
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
         self.student_loss_fn = student_loss_fn or bce_from_logits
@@ -178,6 +206,9 @@ class Distiller(tf_keras.Model):
         if len(weights) != n:
             raise ValueError(f"{len(weights)} teacher weights for {n} teachers")
         self.teacher_weights = weights
+        self.ensemble = bool(ensemble)
+        if self.ensemble and n and sum(weights) <= 0:
+            raise ValueError(f"ensemble teacher weights must sum to a positive value, got {weights}")
 
     @property
     def metrics(self):
@@ -203,12 +234,17 @@ class Distiller(tf_keras.Model):
         student_loss = self.student_loss_fn(y, student_logits)
         if not self.teacher_models:
             return student_loss, student_loss, tf.constant(0.0)
-        kd = tf.constant(0.0)
-        for teacher, leads, w in zip(self.teacher_models, self.teacher_leads,
-                                     self.teacher_weights):
-            teacher_logits = tf.stop_gradient(teacher(self._leads_of(x, leads), training=False))
-            kd = kd + w * self.distillation_loss_fn(teacher_logits, student_logits,
-                                                    self.temperature)
+        logits = [tf.stop_gradient(teacher(self._leads_of(x, leads), training=False))
+                  for teacher, leads in zip(self.teacher_models, self.teacher_leads)]
+        if self.ensemble:
+            total_w = sum(self.teacher_weights)
+            mean = tf.add_n([(w / total_w) * t for t, w in zip(logits, self.teacher_weights)])
+            kd = self.distillation_loss_fn(mean, student_logits, self.temperature)
+        else:
+            kd = tf.constant(0.0)
+            for teacher_logits, w in zip(logits, self.teacher_weights):
+                kd = kd + w * self.distillation_loss_fn(teacher_logits, student_logits,
+                                                        self.temperature)
         total = self.alpha * student_loss + (1.0 - self.alpha) * kd
         return total, student_loss, kd
 
@@ -305,6 +341,6 @@ def needs(scheme: str) -> set[str]:
 
 
 __all__ = [
-    "SCHEMES", "LOSSES", "kl_softmax", "bce_sigmoid", "distillation_loss", "bce_from_logits",
+    "SCHEMES", "LOSSES", "kl_softmax", "bce_sigmoid", "mse_logits", "distillation_loss", "bce_from_logits",
     "Distiller", "auroc_metric", "DistillStep", "distill_schedule", "needs",
 ]

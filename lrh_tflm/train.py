@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -96,9 +96,20 @@ def validation_score(y: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -
 
 
 def predict_probs(model, inputs: dict, batch_size: int = 256) -> np.ndarray:
-    """Sigmoid probabilities of a logits model (or Distiller) on numpy inputs."""
-    logits = model.predict(inputs, batch_size=batch_size, verbose=0)
-    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+    """Sigmoid probabilities of a logits model (or Distiller) on numpy inputs.
+
+    ``inputs["ecg"]`` of shape ``(n, k, 1, W, L)`` holds ``k`` windows per record
+    (:func:`lrh_tflm.data.pipeline.eval_windows` with a hop): the record's probability is the
+    mean over its windows.
+    """
+    ecg = np.asarray(inputs["ecg"])
+    k = ecg.shape[1] if ecg.ndim == 5 else None
+    if k is not None:
+        inputs = {**inputs, "ecg": ecg.reshape((-1,) + ecg.shape[2:]),
+                  "demo": np.repeat(np.asarray(inputs["demo"]), k, axis=0)}
+    logits = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float64)
+    probs = 1.0 / (1.0 + np.exp(-logits))
+    return probs if k is None else probs.reshape(-1, k, probs.shape[-1]).mean(axis=1)
 
 
 class ScoreSelection(tf_keras.callbacks.Callback):
@@ -276,9 +287,12 @@ def train_model(model, train_ds, val_ds, cfg: TrainConfig, out_dir: Path, *,
             optimizer=tf_keras.optimizers.Adam(cfg.lr),
             metrics=[auroc_metric()],
             distillation_loss_fn=distillation_loss(kd.loss, kd.t_squared),
-            alpha=kd.alpha, temperature=kd.temperature, teacher_weights=weights)
+            alpha=kd.alpha, temperature=kd.temperature, teacher_weights=weights,
+            ensemble=kd.ensemble)
         # BackupAndRestore needs built variables before fit() to restore into them.
-        distiller({k: v[:1] for k, v in val_inputs.items()})
+        first = np.asarray(val_inputs["ecg"][:1])
+        distiller({"ecg": first.reshape((-1,) + first.shape[-3:])[:1],
+                   "demo": np.asarray(val_inputs["demo"][:1])})
 
     selection = ScoreSelection(distiller.student, val_inputs, val_y, classes, out_dir,
                                cfg.patience, batch_size=max(cfg.batch_size, 64))
@@ -312,7 +326,48 @@ def train_model(model, train_ds, val_ds, cfg: TrainConfig, out_dir: Path, *,
         thresholds=thresholds, val_metrics=val_metrics,
         epochs_run=len(history.get("epoch", [])), stopped_early=selection.stopped_epoch is not None,
         resumed=resumed, seconds=time.perf_counter() - t0, out_dir=out_dir,
-        extra={"tensorboard": tensorboard})
+        extra={"tensorboard": tensorboard, "val_probs": probs})
+
+
+PREDICTIONS_FILE = "predictions.npz"
+
+
+def distilled_train_config(cfg: TrainConfig, kd: KDConfig) -> TrainConfig:
+    """The schedule of a distilled model: ``cfg``, stretched to ``kd.epochs`` when the recipe
+    asks for a patient schedule (learning-rate drops and patience scaled by the same factor)."""
+    if kd.epochs is None or kd.epochs == cfg.epochs:
+        return cfg
+    f = kd.epochs / cfg.epochs
+    return replace(cfg, epochs=int(kd.epochs), lr_drops=tuple(int(round(d * f)) for d in cfg.lr_drops),
+                   patience=max(1, int(round(cfg.patience * f))))
+
+
+def save_predictions(path: Path, **splits) -> Path:
+    """Write ``{split: (probs, y)}`` (and ``names={split: [record names]}``) to one ``.npz``,
+    atomically; :func:`load_predictions` reads it back."""
+    path = Path(path)
+    names = splits.pop("names", {})
+    arrays = {}
+    for split, (probs, y) in splits.items():
+        arrays[f"{split}_probs"] = np.asarray(probs, dtype=np.float32)
+        arrays[f"{split}_y"] = np.asarray(y, dtype=bool)
+    for split, n in names.items():
+        arrays[f"{split}_names"] = np.asarray(n, dtype=str)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    tmp.replace(path)
+    return path
+
+
+def load_predictions(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """``{split: {"probs", "y", "names"}}`` from a file written by :func:`save_predictions`."""
+    with np.load(Path(path)) as data:
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for key in data.files:
+            split, _, what = key.partition("_")
+            out.setdefault(split, {})[what] = data[key]
+    return out
 
 
 # --------------------------------------------------------------------------- one stage
@@ -419,13 +474,15 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
     from lrh_tflm.data.pipeline import eval_windows, make_dataset
     from lrh_tflm.leads import lead_indices, parse_leads
     from lrh_tflm.models import build_model
-    from lrh_tflm.saved import config_from_dict, load_model, read_sidecar, save_model
+    from lrh_tflm.artifact import config_from_dict, load_model, read_sidecar, save_model
 
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     kind, cfg_attr, train_attr = ROLES[role]
     model_cfg = getattr(profile, cfg_attr)
     cfg = train_cfg or getattr(profile, train_attr)
+    if teachers:
+        cfg = distilled_train_config(cfg, profile.kd)
     out_dir = Path(out_dir)
     strategy = strategy or tf.distribute.get_strategy()
     leads = parse_leads(leads)
@@ -448,7 +505,7 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
                             training=True, seed=seed)
     val_ds = make_dataset(prepared, splits["val"], window=window, batch_size=cfg.batch_size,
                           training=False)
-    ecg, demo, y_val = eval_windows(prepared, splits["val"], window)
+    ecg, demo, y_val = eval_windows(prepared, splits["val"], window, hop=cfg.eval_hop)
     val_data = ({"ecg": ecg, "demo": demo}, y_val.astype(bool))
 
     with strategy.scope():
@@ -466,10 +523,15 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
                          teacher_weights=teacher_weights,
                          abbreviations=prepared.classes.abbreviations, verbose=verbose)
 
-    ecg, demo, y_test = eval_windows(prepared, splits["test"], window)
+    ecg, demo, y_test = eval_windows(prepared, splits["test"], window, hop=cfg.eval_hop)
     probs = predict_probs(distiller, {"ecg": ecg, "demo": demo})
     test_metrics = M.evaluate(y_test.astype(bool), probs, classes, result.thresholds,
                               prepared.classes.abbreviations)
+    # The scored probabilities travel with the stage, so reports and benchmarks re-score any
+    # class subset or threshold rule without predicting again.
+    save_predictions(out_dir / PREDICTIONS_FILE, val=(result.extra["val_probs"], y_val),
+                     test=(probs, y_test),
+                     names={k: [prepared.names[i] for i in splits[k]] for k in ("val", "test")})
     train_pos = prepared.y[np.asarray(splits["train"])].sum(axis=0)
     pre = prepared.pre
     sidecar = {

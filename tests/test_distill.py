@@ -88,6 +88,14 @@ def test_named_losses_and_unknown_name():
         distill.distillation_loss("mse")
 
 
+def test_mse_logits_matches_numpy_and_ignores_temperature():
+    ref = np.mean((S_LOGITS - T_LOGITS) ** 2)
+    for temperature, t_squared in ((1.0, False), (8.0, True)):
+        assert float(distill.mse_logits(T_LOGITS, S_LOGITS, temperature, t_squared)) == \
+            pytest.approx(ref, rel=1e-5)
+    assert float(distill.distillation_loss("mse-logits")(T_LOGITS, T_LOGITS, 4.0)) == 0.0
+
+
 def _weights(model):
     return [np.array(w) for w in model.weights]
 
@@ -132,6 +140,26 @@ def test_total_loss_is_weighted_sum():
     assert res["student_loss"] == pytest.approx(ref_student, rel=1e-4)
     assert res["distillation_loss"] == pytest.approx(ref_kd, rel=1e-4)
     assert res["loss"] == pytest.approx(0.25 * ref_student + 0.75 * ref_kd, rel=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["mse-logits", "kl-softmax"])
+def test_ensemble_distils_from_weighted_mean_of_teacher_logits(loss):
+    x, y = tiny_data(n=16)
+    t12, t2, student = tiny_model(12, "t12", 1), tiny_model(2, "t2", 2), tiny_model(2, "s", 3)
+    d = distill.Distiller(student, [(t12, list(range(12))), (t2, [0, 1])], student_leads=[0, 1])
+    d.compile(tf_keras.optimizers.Adam(0.0), alpha=0.5, temperature=2.0,
+              distillation_loss_fn=loss, teacher_weights=(3.0, 1.0), ensemble=True)
+    res = d.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    s = student.predict({"ecg": x["ecg"][..., :2], "demo": x["demo"]}, verbose=0)
+    mean = 0.75 * t12.predict(x, verbose=0) + 0.25 * t2.predict(
+        {"ecg": x["ecg"][..., :2], "demo": x["demo"]}, verbose=0)
+    ref = float(distill.distillation_loss(loss)(mean, s, 2.0))
+    assert res["distillation_loss"] == pytest.approx(ref, rel=1e-4)
+    # Not the paper's per-teacher sum, which differs for any two distinct teachers.
+    d.compile(tf_keras.optimizers.Adam(0.0), alpha=0.5, temperature=2.0,
+              distillation_loss_fn=loss, teacher_weights=(0.75, 0.25))
+    summed = d.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)["distillation_loss"]
+    assert summed != pytest.approx(ref, rel=1e-4)
 
 
 def test_loss_decreases_on_tiny_set():

@@ -8,7 +8,8 @@ import lrh_tflm  # noqa: F401  (before TensorFlow)
 from lrh_tflm.config import PreprocessConfig, replace
 from lrh_tflm.data.cache import PreparedData
 from lrh_tflm.data.labels import scored_space
-from lrh_tflm.data.pipeline import eval_windows, make_dataset, representative_windows
+from lrh_tflm.data.pipeline import (eval_windows, hop_offsets, make_dataset,
+                                    representative_windows)
 from lrh_tflm.data.preprocess import normalise_window
 from lrh_tflm.leads import LEADS
 
@@ -150,3 +151,20 @@ def test_bad_arguments():
     with pytest.raises(Exception, match="unknown lead"):
         eval_windows(data, [0], WINDOW, leads=("I", "X9"))
     assert replace(PRE, normalise="none").normalise == "none"
+
+
+def test_hop_windows_cover_the_cache_and_stay_inside_valid_part():
+    p = prepared(ids=True)
+    offsets = hop_offsets(p.valid_len, WINDOW, 64, CACHE_LEN)
+    assert offsets.shape == (N, (CACHE_LEN - WINDOW) // 64 + 1)
+    np.testing.assert_array_equal(offsets[0], [0, 64, 128])
+    # A record shorter than the window keeps its one window at 0; others clip to the valid end.
+    assert (offsets[10] == 0).all() and offsets[2].max() == 200 - WINDOW
+    ecg, demo, y = eval_windows(p, np.arange(N), WINDOW, normalise="none", hop=64)
+    assert ecg.shape == (N, 3, 1, WINDOW, 12) and demo.shape == (N, 5) and y.shape == (N, 3)
+    for i in range(N):
+        for k in range(3):
+            start = ecg[i, k, 0, 0, 0] - i * 10000
+            assert start == offsets[i, k]
+    with pytest.raises(ValueError, match="hop"):
+        hop_offsets(p.valid_len, WINDOW, 0, CACHE_LEN)

@@ -6,7 +6,7 @@ import lrh_tflm  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 import tensorflow as tf
 import tf_keras
 
-from lrh_tflm import saved, train
+from lrh_tflm import artifact, train
 from lrh_tflm.config import KDConfig, StudentConfig, TeacherConfig, TrainConfig
 from lrh_tflm.data.labels import scored_space
 from lrh_tflm.distill import Distiller
@@ -144,31 +144,31 @@ def test_save_load_round_trip(tmp_path, kind):
         w.assign(w + 0.01 * tf.random.normal(w.shape))
     leads = ["I", "II"] if n == 2 else list(LEADS)
     inputs = {"ecg": x["ecg"][..., :n], "demo": x["demo"]}
-    path = saved.save_model(model, tmp_path / "m", _sidecar(kind, cfg, n, leads))
-    loaded, meta = saved.load_model(path)
+    path = artifact.save_model(model, tmp_path / "m", _sidecar(kind, cfg, n, leads))
+    loaded, meta = artifact.load_model(path)
     np.testing.assert_array_equal(model.predict(inputs, verbose=0),
                                   loaded.predict(inputs, verbose=0))
     assert meta["leads"] == leads and meta["version"] == lrh_tflm.__version__
     assert meta["model_config"]["width"] == cfg.width and "created" in meta
-    assert saved.config_from_dict(kind, meta["model_config"]) == cfg
+    assert artifact.config_from_dict(kind, meta["model_config"]) == cfg
     # Saving again replaces the folder atomically; no temporary folders are left behind.
-    saved.save_model(model, path, _sidecar(kind, cfg, n, leads))
+    artifact.save_model(model, path, _sidecar(kind, cfg, n, leads))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
 
 def test_saved_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a saved model"):
-        saved.load_model(tmp_path)
+        artifact.load_model(tmp_path)
     with pytest.raises(ValueError, match="missing"):
-        saved.save_model(student(), tmp_path / "x", {"kind": "student"})
+        artifact.save_model(student(), tmp_path / "x", {"kind": "student"})
     bad = _sidecar("student", TINY_STUDENT, 2, ["I"])
     with pytest.raises(ValueError, match="leads"):
-        saved.save_model(student(), tmp_path / "x", bad)
+        artifact.save_model(student(), tmp_path / "x", bad)
     assert not (tmp_path / "x").exists()
     (tmp_path / "j").mkdir()
     (tmp_path / "j" / "sidecar.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
-        saved.read_sidecar(tmp_path / "j")
+        artifact.read_sidecar(tmp_path / "j")
 
 
 # --------------------------------------------------------------------------- CLI
@@ -202,7 +202,7 @@ def test_cli_train_then_distill(tiny_records, tmp_path):
                    *common])
     assert res.exit_code == 0, res.output
     assert "student [I,II]" in res.output
-    model, meta = saved.load_model(tmp_path / "s" / "model")
+    model, meta = artifact.load_model(tmp_path / "s" / "model")
     assert meta["leads"] == ["I", "II"] and meta["kind"] == "student"
     assert meta["kd"]["scheme"] == "vanilla" and meta["kd"]["loss"] == "bce-sigmoid"
     assert meta["kd"]["teachers"][0]["leads"] == list(LEADS)
@@ -241,3 +241,37 @@ def test_mirrored_strategy(tmp_path):
     res = train.train_model(d, as_ds(x, y), None, cfg, tmp_path, classes=CLASSES,
                             val_data=(x, y), strategy=strategy, verbose=0)
     assert res.epochs_run == 1 and np.isfinite(res.history["loss"][0])
+
+
+def test_predict_probs_averages_windows_of_a_record():
+    from lrh_tflm.train import predict_probs
+
+    class Echo:
+        def predict(self, inputs, batch_size, verbose):
+            return inputs["ecg"][:, 0, 0, :2].astype(np.float64) + inputs["demo"][:, :2]
+
+    ecg = np.zeros((3, 4, 1, 8, 2), np.float32)
+    ecg[:, :, 0, 0, 0] = np.arange(12).reshape(3, 4)
+    demo = np.zeros((3, 5), np.float32)
+    probs = predict_probs(Echo(), {"ecg": ecg, "demo": demo})
+    sig = 1 / (1 + np.exp(-np.arange(12).reshape(3, 4)))
+    np.testing.assert_allclose(probs[:, 0], sig.mean(axis=1))
+    np.testing.assert_allclose(probs[:, 1], 0.5)
+    flat = predict_probs(Echo(), {"ecg": ecg[:, 0], "demo": demo})
+    np.testing.assert_allclose(flat[:, 0], sig[:, 0])
+
+
+def test_predictions_round_trip_and_patient_schedule(tmp_path):
+    from lrh_tflm.config import KDConfig, TrainConfig
+    from lrh_tflm.train import distilled_train_config, load_predictions, save_predictions
+
+    probs, y = np.random.default_rng(0).random((4, 3)), np.eye(4, 3, dtype=bool)
+    path = save_predictions(tmp_path / "p.npz", val=(probs, y), test=(probs[:2], y[:2]),
+                            names={"val": list("abcd"), "test": ["a", "b"]})
+    back = load_predictions(path)
+    np.testing.assert_allclose(back["val"]["probs"], probs.astype(np.float32))
+    assert back["test"]["y"].tolist() == y[:2].tolist() and list(back["val"]["names"]) == list("abcd")
+    cfg = TrainConfig(epochs=10, lr_drops=(7,), patience=4)
+    assert distilled_train_config(cfg, KDConfig()) is cfg
+    long = distilled_train_config(cfg, KDConfig(epochs=20))
+    assert (long.epochs, long.lr_drops, long.patience) == (20, (14,), 8)

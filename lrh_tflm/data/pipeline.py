@@ -69,9 +69,30 @@ def _finish(prepared, raw: np.ndarray, leads, normalise) -> np.ndarray:
     return normalise_window(raw, _norm_cfg(prepared, normalise))[:, None]
 
 
+def hop_offsets(valid_len: np.ndarray, window: int, hop: int, cache_len: int) -> np.ndarray:
+    """Start of every evaluation window of each record: ``0, hop, 2·hop, …`` up to the cache
+    length, clipped to the record's valid part (a shorter record repeats its last window).
+
+    Returns
+    -------
+    np.ndarray
+        int64 ``(n, k)`` with ``k = (cache_len − window) // hop + 1`` for every record.
+    """
+    if hop <= 0:
+        raise ValueError(f"evaluation hop must be positive, got {hop}")
+    k = max((int(cache_len) - int(window)) // int(hop), 0) + 1
+    span = np.maximum(np.asarray(valid_len, dtype=np.int64) - window, 0)
+    return np.minimum(np.arange(k, dtype=np.int64)[None, :] * hop, span[:, None])
+
+
 def eval_windows(prepared, indices, window: int, leads: Sequence[str] | None = None,
-                 normalise: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 normalise: str | None = None, hop: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Centre-cropped, normalised evaluation windows as numpy arrays (same as the eval dataset).
+
+    With ``hop``, every record gives ``k`` windows (:func:`hop_offsets`) instead of one centre
+    crop and ``ecg`` has a window axis, ``(n, k, 1, window, L)``; :func:`lrh_tflm.train.predict_probs`
+    averages the probabilities over it (test-time aggregation).
 
     Parameters
     ----------
@@ -89,12 +110,21 @@ def eval_windows(prepared, indices, window: int, leads: Sequence[str] | None = N
     Returns
     -------
     (ecg, demo, y)
-        float32 ``(n, 1, window, L)``, float32 ``(n, 5)``, float32 ``(n, C)``.
+        float32 ``(n, 1, window, L)`` (``(n, k, 1, window, L)`` with ``hop``), float32
+        ``(n, 5)``, float32 ``(n, C)``.
     """
     _check_window(prepared, window)
     indices = np.asarray(indices, dtype=np.int64)
-    raw = crop(prepared, indices, centre_offsets(prepared.valid_len[indices], window), window)
-    return (_finish(prepared, raw, leads, normalise),
+    if hop is None:
+        raw = crop(prepared, indices, centre_offsets(prepared.valid_len[indices], window), window)
+        ecg = _finish(prepared, raw, leads, normalise)
+    else:
+        offsets = hop_offsets(prepared.valid_len[indices], window, hop, prepared.x.shape[1])
+        n, k = offsets.shape
+        raw = crop(prepared, np.repeat(indices, k), offsets.reshape(-1), window)
+        ecg = _finish(prepared, raw, leads, normalise)
+        ecg = ecg.reshape((n, k) + ecg.shape[1:])
+    return (ecg,
             np.asarray(prepared.demo[indices], dtype=np.float32),
             np.asarray(prepared.y[indices], dtype=np.float32))
 
@@ -208,4 +238,4 @@ def make_dataset(prepared, indices, *, window: int, batch_size: int,
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-__all__ = ["make_dataset", "eval_windows", "representative_windows", "centre_offsets", "crop"]
+__all__ = ["make_dataset", "eval_windows", "hop_offsets", "representative_windows", "centre_offsets", "crop"]

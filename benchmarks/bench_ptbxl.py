@@ -1,0 +1,281 @@
+"""PTB-XL benchmark (issue 10): teachers, LRH-Net alone and LRH-Net with every KD scheme, on real ECGs.
+
+Data: PTB-XL 1.0.3 at 100 Hz (Wagner et al. 2020, CC BY 4.0), official folds (1–8 train,
+9 validation, 10 test), the ``ptbxl`` profile (2.5-s windows, seven per record averaged at
+evaluation).  One model per run predicts the ``superdiagnostic+rhythm`` label set (5 + 12
+statements); each task is scored on its own classes and on the records that carry at least
+one of them, as the PTB-XL benchmark scores a task:
+
+* macro AUROC (the benchmark's metric) on fold 10;
+* macro F1 on fold 10 at per-class thresholds tuned on fold 9 (maximum F1 per class).
+
+Runs (leads I, II for every student and the reduced-lead teacher):
+
+``teacher-12``, ``teacher-I,II``
+    SE-ResNet18 on labels (the profile's width).
+``student-none-s{seed}``
+    LRH-Net-MCU on labels: the baseline of every KD gain.
+``student-{scheme}-{recipe}-s{seed}``
+    LRH-Net-MCU distilled with a scheme (``vanilla``, ``parallel``, ``sequential``) and a
+    named recipe of :data:`lrh_tflm.config.KD_RECIPES`; ``sequential`` first distils the
+    reduced-lead teacher (``assistant-{recipe}``) from the 12-lead one with the same recipe.
+
+Phases: ``base`` (teachers, student alone seed 0), ``study`` (the recipe study: vanilla and
+parallel students with every study recipe, judged on fold 9 ONLY — the study never reads
+fold 10), ``table`` (the fold-10 table: every scheme with the paper's recipe and with
+``--best``, and ``--seeds`` seeds of the student alone and of the best scheme).
+
+Every run is a resumable stage under ``--out`` (``stage.json`` when finished, Keras
+``BackupAndRestore`` inside), and ``results/ptbxl.json`` is rewritten after every run, so an
+interrupted benchmark continues where it stopped.
+
+Run::
+
+    python3 ../shared/data/ptb-xl/unpack.py /data/ptb-xl
+    python benchmarks/bench_ptbxl.py --data /data/ptb-xl --phase base study
+    python benchmarks/bench_ptbxl.py --data /data/ptb-xl --phase table --best NAME --seeds 3
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import statistics
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
+from _bench import RESULTS, load_results, machine, save_results
+from lrh_tflm import metrics as M
+from lrh_tflm.config import KD_RECIPES, get_profile
+from lrh_tflm.leads import LEADS
+
+STUDENT_LEADS = ("I", "II")
+SCHEMES = ("vanilla", "parallel", "sequential")
+LABEL_SET = "superdiagnostic+rhythm"
+TASKS = {"superdiagnostic": ("NORM", "MI", "STTC", "CD", "HYP"),
+         "rhythm": ("SR", "AFIB", "STACH", "SARRH", "SBRAD", "PACE", "SVARR", "BIGU", "AFLT",
+                    "SVTAC", "PSVT", "TRIGU")}
+#: The recipes the study compares (names in KD_RECIPES), always on fold 9.
+STUDY_RECIPES = ("paper", "bce", "mse", "mse-ensemble", "mse-patient")
+#: PTB-XL benchmark, 12 leads at 100 Hz, fold-10 macro AUROC of its best model per task
+#: (Strodthoff et al., IEEE JBHI 2021), quoted beside our figures.
+REFERENCE_AUROC = {"superdiagnostic": 0.930, "rhythm": 0.957}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of the benchmark."""
+
+    name: str
+    role: str
+    leads: tuple[str, ...]
+    teachers: tuple[str, ...] = ()
+    weights: tuple[float, ...] | None = None
+    recipe: str | None = None
+    seed: int = 0
+
+
+def plan(phases: list[str], best: str | None, seeds: int) -> list[Run]:
+    """The runs of the chosen phases, teachers before the students they teach."""
+    runs: dict[str, Run] = {}
+
+    def add(run: Run) -> None:
+        runs.setdefault(run.name, run)
+
+    def student(scheme: str, recipe: str, seed: int) -> None:
+        w = KD_RECIPES[recipe].teacher_weights
+        if scheme == "vanilla":
+            add(Run(f"student-vanilla-{recipe}-s{seed}", "student", STUDENT_LEADS,
+                    ("teacher-12",), (1.0,), recipe, seed))
+        elif scheme == "parallel":
+            add(Run(f"student-parallel-{recipe}-s{seed}", "student", STUDENT_LEADS,
+                    ("teacher-12", "teacher-I,II"), tuple(w), recipe, seed))
+        else:
+            add(Run(f"assistant-{recipe}", "assistant", STUDENT_LEADS, ("teacher-12",), (1.0,),
+                    recipe, 0))
+            add(Run(f"student-sequential-{recipe}-s{seed}", "student", STUDENT_LEADS,
+                    ("teacher-12", f"assistant-{recipe}"), tuple(w), recipe, seed))
+
+    add(Run("teacher-12", "teacher", LEADS))
+    add(Run("teacher-I,II", "assistant", STUDENT_LEADS))
+    add(Run("student-none-s0", "student", STUDENT_LEADS))
+    if "study" in phases:
+        for recipe in STUDY_RECIPES:
+            for scheme in ("vanilla", "parallel"):
+                student(scheme, recipe, 0)
+    if "table" in phases:
+        if best is None:
+            raise SystemExit("--phase table needs --best RECIPE (chosen by the study on fold 9)")
+        best_recipe, _, best_scheme = best.partition(":")
+        for recipe in dict.fromkeys(("paper", best_recipe)):
+            for scheme in SCHEMES:
+                student(scheme, recipe, 0)
+        for seed in range(1, seeds):
+            add(Run(f"student-none-s{seed}", "student", STUDENT_LEADS, seed=seed))
+            student(best_scheme or "parallel", best_recipe, seed)
+    return list(runs.values())
+
+
+def task_metrics(pred: dict, classes: list[str]) -> dict:
+    """Per task: fold-9 and fold-10 macro AUROC, fold-10 macro F1 at fold-9 thresholds."""
+    out = {}
+    for task, names in TASKS.items():
+        cols = [classes.index(c) for c in names if c in classes]
+        sub = {}
+        for split in ("val", "test"):
+            y = pred[split]["y"][:, cols].astype(bool)
+            keep = y.any(axis=1)  # the benchmark scores a task on the records it labels
+            sub[split] = (y[keep], pred[split]["probs"][keep][:, cols])
+        (yv, pv), (yt, pt) = sub["val"], sub["test"]
+        names_kept = [classes[c] for c in cols]
+        thr = M.tune_thresholds(yv, pv, names_kept)
+        out[task] = {"val_auroc": M.macro_auroc(yv, pv).value,
+                     "test_auroc": M.macro_auroc(yt, pt).value,
+                     "val_f1": M.macro_f1(yv, pv >= thr).value,
+                     "test_f1": M.macro_f1(yt, pt >= thr).value,
+                     "test_auroc_per_class": {n: M.auroc(yt[:, j], pt[:, j])
+                                              for j, n in enumerate(names_kept)},
+                     "test_f1_per_class": {n: M.f1(yt[:, j], pt[:, j] >= thr[j])
+                                           for j, n in enumerate(names_kept)},
+                     "thresholds": [float(t) for t in thr],
+                     "records": {"val": int(len(yv)), "test": int(len(yt))}}
+    return out
+
+
+def summarise(results: dict, best: str | None) -> dict:
+    """Mean ± std over seeds per configuration, and the KD gains over the student alone."""
+    groups: dict[str, list[dict]] = {}
+    for name, r in results["runs"].items():
+        groups.setdefault(name.rsplit("-s", 1)[0] if name.startswith("student-") else name,
+                          []).append(r)
+    table = {}
+    for config, rs in groups.items():
+        row = {"seeds": len(rs), "params": rs[0].get("params")}
+        for task in TASKS:
+            for metric in ("test_auroc", "test_f1", "val_auroc", "val_f1"):
+                vals = [r["tasks"][task][metric] for r in rs]
+                row[f"{task}/{metric}"] = statistics.fmean(vals)
+                row[f"{task}/{metric}_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        table[config] = row
+    gains = {}
+    base = table.get("student-none")
+    if base:
+        for config, row in table.items():
+            if config.startswith("student-") and config != "student-none":
+                gains[config] = {
+                    f"{task}/{m}": (100 * (row[f"{task}/{m}"] - base[f"{task}/{m}"])
+                                    if m.endswith("auroc") else
+                                    100 * (row[f"{task}/{m}"] / base[f"{task}/{m}"] - 1))
+                    for task in TASKS for m in ("val_auroc", "test_auroc", "val_f1", "test_f1")}
+    return {"table": table, "gains": gains, "best": best,
+            "gain_units": "AUROC: points (x100 difference); F1: relative %"}
+
+
+def markdown(summary: dict) -> str:
+    """The fold-10 table as markdown (mean ± std where there are several seeds)."""
+    lines = ["| model | seeds | superdiag. AUROC | superdiag. F1 | rhythm AUROC | rhythm F1 |",
+             "|---|---|---|---|---|---|"]
+    for config, row in summary["table"].items():
+        cells = []
+        for task in TASKS:
+            for m in ("test_auroc", "test_f1"):
+                v, s = row[f"{task}/{m}"], row[f"{task}/{m}_std"]
+                cells.append(f"{v:.3f} ± {s:.3f}" if row["seeds"] > 1 else f"{v:.3f}")
+        lines.append(f"| {config} | {row['seeds']} | " + " | ".join(cells) + " |")
+    ref = " | ".join(f"{REFERENCE_AUROC[t]:.3f} | —" for t in TASKS)
+    lines.append(f"| PTB-XL benchmark best, 12 leads (Strodthoff et al. 2021) | — | {ref} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="PTB-XL folder (unpacked)")
+    ap.add_argument("--out", type=Path, default=Path("build/bench-ptbxl"), help="run folders")
+    ap.add_argument("--cache", type=Path, default=None, help="prepared-data cache folder")
+    ap.add_argument("--phase", nargs="+", default=["base"], choices=("base", "study", "table"))
+    ap.add_argument("--best", default=None,
+                    help="RECIPE or RECIPE:SCHEME chosen by the study (for --phase table)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--only", default="*", help="glob on run names")
+    ap.add_argument("--profile", default="ptbxl")
+    ap.add_argument("--results", type=Path, default=RESULTS / "ptbxl.json")
+    args = ap.parse_args()
+
+    from _bench import cache_dir
+    from lrh_tflm.data.cache import prepare
+    from lrh_tflm.data.record import ProblemLog
+    from lrh_tflm.data.sources import open_source
+    from lrh_tflm.data.splits import split_indices
+    from lrh_tflm.stages import StageRunner
+    from lrh_tflm.train import (PREDICTIONS_FILE, distilled_train_config, load_predictions,
+                                train_stage)
+
+    profile = get_profile(args.profile)
+    t0 = time.perf_counter()
+    source = open_source(f"ptbxl:{args.data}", ptbxl_labels=LABEL_SET, ptbxl_rate=100,
+                         progress=False)
+    problems = ProblemLog()
+    cache = Path(args.cache or cache_dir()) / "prepared"
+    prepared = prepare(source, profile.data, profile.labels, cache, problems=problems)
+    splits = split_indices(prepared, profile.split)
+    classes = list(prepared.classes.classes)
+    print(f"{len(prepared)} records ({len(problems)} skipped), "
+          f"{'/'.join(str(len(splits[k])) for k in ('train', 'val', 'test'))} train/val/test, "
+          f"{len(classes)} classes, prepared in {time.perf_counter() - t0:.0f} s")
+
+    results = load_results(args.results) or {}
+    results.setdefault("runs", {})
+    results.update({"profile": args.profile, "label_set": LABEL_SET, "machine": machine(),
+                    "data": {"records": len(prepared), "skipped": len(problems),
+                             "splits": {k: len(v) for k, v in splits.items()},
+                             "classes": classes}})
+    runner = StageRunner(args.out, print)
+    done: dict[str, object] = {}
+    for run in plan(args.phase, args.best, args.seeds):
+        if not fnmatch.fnmatch(run.name, args.only):
+            continue
+        prof = replace(profile, kd=KD_RECIPES[run.recipe]) if run.recipe else profile
+        train_cfg = prof.student_train if run.role == "student" else prof.teacher_train
+        if run.teachers:
+            train_cfg = distilled_train_config(train_cfg, prof.kd)
+        teacher_dirs = [Path(done[t].summary["model_dir"]) for t in run.teachers]
+        key = {"run": asdict(run), "data": prepared.manifest["key"],
+               "model": asdict(prof.student if run.role == "student" else prof.teacher),
+               "train": asdict(train_cfg), "kd": asdict(prof.kd) if run.teachers else None,
+               "teachers": [done[t].key for t in run.teachers]}
+
+        def fn(folder: Path, run=run, prof=prof, train_cfg=train_cfg, teacher_dirs=teacher_dirs):
+            trained = train_stage(run.role, prepared, splits, leads=run.leads, profile=prof,
+                                  out_dir=folder, teachers=teacher_dirs,
+                                  teacher_weights=run.weights, seed=run.seed,
+                                  train_cfg=train_cfg, verbose=2)
+            return trained.summary()
+
+        stage = runner.run(run.name, key, fn)
+        done[run.name] = stage
+        pred = load_predictions(Path(stage.folder) / PREDICTIONS_FILE)
+        results["runs"][run.name] = {
+            "params": stage.summary.get("params"), "epochs": stage.summary.get("epochs"),
+            "best_epoch": stage.summary.get("best_epoch"),
+            "seconds": round(float(stage.summary.get("seconds", 0.0)), 1),
+            "recipe": run.recipe, "seed": run.seed, "teachers": list(run.teachers),
+            "tasks": task_metrics(pred, classes)}
+        results["summary"] = summarise(results, args.best)
+        save_results(args.results, results, show=False)
+        r = results["runs"][run.name]["tasks"]
+        print(f"[{run.name}] " + ", ".join(
+            f"{t}: val AUROC {r[t]['val_auroc']:.3f} F1 {r[t]['val_f1']:.3f}"
+            + ("" if "study" in args.phase and "table" not in args.phase else
+               f" | test AUROC {r[t]['test_auroc']:.3f} F1 {r[t]['test_f1']:.3f}")
+            for t in TASKS), flush=True)
+    results["summary"] = summarise(results, args.best)
+    save_results(args.results, results, show=False)
+    if "table" in args.phase:
+        print(markdown(results["summary"]))
+
+
+if __name__ == "__main__":
+    main()
