@@ -31,7 +31,7 @@ def cache_dir() -> Path:
 
 
 def prepare_synthetic(profile, cache: Path | None = None, seed: int = 0):
-    """The profile's synthetic default, prepared and split as :func:`lrh_tflm.build.build` does.
+    """The profile's synthetic default, prepared and split as :func:`lrh_tflm.pipeline.build.build` does.
 
     Returns
     -------

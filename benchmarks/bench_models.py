@@ -70,8 +70,8 @@ def paper_latency(runs: int, seed: int = 0) -> dict:
     import numpy as np
     import tf_keras
 
-    from lrh_tflm.deploy import median_latency_ms
-    from lrh_tflm.quantize import convert_float, convert_int8
+    from lrh_tflm.pipeline.recipes import median_latency_ms
+    from lrh_tflm.tflite.convert import convert_float, convert_int8
 
     rng = np.random.default_rng(seed)
     # Calibration data only sets int8 ranges; z-scored windows are roughly unit normal.

@@ -1,14 +1,14 @@
 """Quantisation benchmark (issue 4): float vs QAT-int8 vs PTQ-int8 for LRH-Net and LRH-Net-MCU.
 
-For each student variant, one ``lrh_tflm.build.build`` with QAT into
+For each student variant, one ``lrh_tflm.pipeline.build.build`` with QAT into
 ``<work>/<variant>-qat`` (the second variant reuses the first one's data and teacher stages,
 whose keys do not depend on the student), then PTQ of that build's float student with
-:func:`lrh_tflm.deploy.int8_stage` (``QuantConfig.mode="ptq"``) into ``<work>/<variant>-ptq``.
+:func:`lrh_tflm.pipeline.recipes.int8_stage` (``QuantConfig.mode="ptq"``) into ``<work>/<variant>-ptq``.
 
 Measures on the test split of the profile's synthetic default: challenge score and macro AUROC
 of the float Keras student, the QAT-int8 and the PTQ-int8 model (LiteRT reference kernels),
 their drop in points (×100), int8 flatbuffer bytes, the TFLM arena
-(:func:`lrh_tflm.interpreters.measure_arena`), MACs per window, and single-thread LiteRT
+(:func:`lrh_tflm.tflite.runtime.measure_arena`), MACs per window, and single-thread LiteRT
 latency (median of ``--runs`` invokes) of the float teacher, float student and int8 student.
 Checks the LRH-Net-MCU targets: QAT-int8 score within 1 point of float, flatbuffer ≤ 100 KB,
 arena ≤ 64 KB.  Writes ``results/quant.json`` (``quant-<profile>.json`` for other profiles).
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
 from _bench import RESULTS, cache_dir, machine, prepare_synthetic, save_results
-from lrh_tflm.build import STUDENTS, BuildOptions, build, resolve_profile
+from lrh_tflm.pipeline.build import STUDENTS, BuildOptions, build, resolve_profile
 
 #: The MCU targets of issue 4.
 TARGET_SCORE_DROP_POINTS = 1.0
@@ -45,10 +45,10 @@ def _drop(float_v, int8_v):
 def bench_variant(variant: str, profile_name: str, work: Path, cache: Path, runs: int,
                   share_from: Path | None) -> dict:
     """QAT build and PTQ conversion of one student variant; its row of the results."""
-    from lrh_tflm import deploy
-    from lrh_tflm.interpreters import measure_arena
+    from lrh_tflm.pipeline import recipes as deploy
+    from lrh_tflm.tflite.runtime import measure_arena
     from lrh_tflm.models.footprint import count_macs
-    from lrh_tflm.saved import load_model
+    from lrh_tflm.artifact import load_model
 
     opts = BuildOptions(profile=profile_name, student=variant, quantization="qat",
                         out=work / f"{variant}-qat", verbose=0)

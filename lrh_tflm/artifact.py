@@ -1,4 +1,4 @@
-"""Saved models that describe themselves: weights plus a JSON sidecar.
+"""The one reader and writer of model artefacts: saved Keras folders and ``.tflite`` bundles.
 
 A saved model is a folder::
 
@@ -13,7 +13,16 @@ without guessing: ``leads``, ``classes`` (ClassSpace.to_dict), ``fs``, ``preproc
 (spec and cache key), the package ``version`` and the ``created`` time.
 
 Folders are written atomically: into a temporary sibling folder, then renamed into place, so
-an interrupted save never leaves a half model that loads.
+an interrupted save never leaves a half model that loads.  A QAT model (sidecar
+``"qat": true``) holds the weights of the tfmot QAT graph; :func:`load_model` rebuilds that
+graph before loading them.
+
+A ``.tflite`` bundle is ``<name>.tflite`` plus its sidecar ``<name>.json`` beside it
+(:func:`write_model_bundle`, :func:`read_bundle_sidecar`): the same self-description plus
+``tflite_sha256``, ``quantization`` and ``hop`` (the board's hop between windows).
+
+:func:`preprocess_config`, :func:`sidecar_classes` and :func:`sidecar_thresholds` turn a
+sidecar back into what consumers need; they are the only parsers of those fields.
 """
 from __future__ import annotations
 
@@ -23,19 +32,27 @@ import tempfile
 import time
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
+from typing import Sequence
 
 import lrh_tflm
-from lrh_tflm.config import StudentConfig, TeacherConfig
-from lrh_tflm.io import to_jsonable, write_json_atomic
+from lrh_tflm.config import PreprocessConfig, StudentConfig, TeacherConfig
+from lrh_tflm.io import sha256_bytes, to_jsonable, write_bytes_atomic, write_json_atomic
 
 WEIGHTS_FILE = "model.weights.h5"
 SIDECAR_FILE = "sidecar.json"
 FORMAT = 1
 
+#: Keys a ``.tflite`` bundle's sidecar must have for inference.
+BUNDLE_REQUIRED = ("leads", "fs", "window", "classes")
+
 #: Keys a sidecar must have: the rebuild recipe and the minimum self-description.
 REQUIRED = ("kind", "model_config", "n_leads", "window", "n_classes", "leads", "classes")
 
 _CONFIGS = {"teacher": TeacherConfig, "student": StudentConfig}
+
+
+class SidecarError(ValueError):
+    """A sidecar that does not describe its model (missing or contradictory fields)."""
 
 
 def config_from_dict(kind: str, d: dict):
@@ -152,6 +169,7 @@ def load_model(path: Path):
     (tf_keras.Model, dict)
         The model and its sidecar.
     """
+    # Lazy: lrh_tflm.models imports TensorFlow; reading sidecars and bundles must not.
     from lrh_tflm.models import build_model
 
     path = Path(path)
@@ -170,5 +188,134 @@ def load_model(path: Path):
     return model, meta
 
 
-__all__ = ["WEIGHTS_FILE", "SIDECAR_FILE", "REQUIRED", "config_from_dict", "check_sidecar",
-           "save_model", "read_sidecar", "load_model"]
+def load_any(path: Path):
+    """Load a saved model folder, float or QAT (``sidecar["qat"]``), with its sidecar."""
+    from lrh_tflm.models import build_model  # lazy: imports TensorFlow (see load_model)
+    from lrh_tflm.tflite.qat import quantize_aware, quantize_scope
+
+    path = Path(path)
+    meta = read_sidecar(path)
+    if not meta.get("qat"):
+        return load_model(path)
+    cfg = config_from_dict(meta["kind"], meta["model_config"])
+    float_model = build_model(meta["kind"], cfg, int(meta["n_leads"]), int(meta["window"]),
+                              int(meta["n_classes"]))
+    model = quantize_aware(float_model)
+    with quantize_scope():
+        model.load_weights(str(path / WEIGHTS_FILE))
+    return model, meta
+
+
+# ----------------------------------------------------------------------------- .tflite bundles
+
+
+def sidecar_path(tflite_path: Path) -> Path:
+    """Where a model's sidecar lives: ``<model>.json`` beside ``<model>.tflite``."""
+    return Path(tflite_path).with_suffix(".json")
+
+
+def write_model_bundle(tflite_bytes: bytes, sidecar: dict, out_dir: Path,
+                       name: str = "model") -> Path:
+    """Write ``<name>.tflite`` and its sidecar ``<name>.json`` (with the model's SHA-256).
+
+    Returns
+    -------
+    Path
+        The ``.tflite`` path.
+    """
+    out_dir = Path(out_dir)
+    path = out_dir / f"{name}.tflite"
+    write_bytes_atomic(path, bytes(tflite_bytes))
+    write_json_atomic(sidecar_path(path), {**sidecar, "tflite_sha256": sha256_bytes(bytes(tflite_bytes))})
+    return path
+
+
+def read_bundle_sidecar(model_path: Path, sidecar: Path | None = None) -> dict:
+    """Read a ``.tflite``'s sidecar (default ``<model>.json`` beside ``<model>.tflite``).
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the path looked for.
+    ValueError
+        If the sidecar is not valid JSON or lacks the fields inference needs.
+    """
+    path = Path(sidecar) if sidecar is not None else sidecar_path(Path(model_path))
+    if not path.is_file():
+        raise FileNotFoundError(f"no sidecar for {model_path}: {path} not found (export writes "
+                                "<model>.json beside <model>.tflite; or pass --sidecar)")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a valid JSON sidecar ({err})") from None
+    missing = [k for k in BUNDLE_REQUIRED if k not in data]
+    if missing:
+        raise ValueError(f"{path}: sidecar lacks {', '.join(missing)}")
+    return data
+
+
+def read_any_sidecar(model: Path) -> tuple[str, dict]:
+    """(``"keras"`` or ``"tflite"``, sidecar) for a saved Keras folder or a ``.tflite``."""
+    model = Path(model)
+    if model.is_dir():
+        return "keras", read_sidecar(model)
+    if model.suffix == ".tflite":
+        return "tflite", read_bundle_sidecar(model)
+    raise FileNotFoundError(f"{model}: not a saved model folder or a .tflite file")
+
+
+# ----------------------------------------------------------------------------- sidecar fields
+
+
+def preprocess_config(sidecar: dict) -> PreprocessConfig:
+    """The :class:`PreprocessConfig` saved in a sidecar (``"preprocessing"``), with fs/window/leads.
+
+    JSON lists become tuples; fields the sidecar does not name keep their defaults.
+    """
+    raw = dict(sidecar.get("preprocessing") or {})
+    known = {f.name for f in fields(PreprocessConfig)}
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
+    for key in ("fs", "window"):
+        if key in sidecar:
+            kwargs[key] = sidecar[key]
+    if "leads" in sidecar:
+        kwargs["leads"] = tuple(sidecar["leads"])
+    return PreprocessConfig(**kwargs)
+
+
+def sidecar_classes(sidecar: dict) -> tuple[list[str], list[str]]:
+    """(class codes, abbreviations) from a sidecar's ``classes`` entry (dict or plain list)."""
+    cls = sidecar.get("classes")
+    if isinstance(cls, dict):
+        codes = [str(c) for c in cls.get("classes", [])]
+        abbr = [str(a) for a in cls.get("abbreviations", codes)]
+    elif isinstance(cls, (list, tuple)):
+        codes = [str(c) for c in cls]
+        abbr = [str(a) for a in sidecar.get("abbreviations", codes)]
+    else:
+        raise SidecarError("the sidecar names no classes")
+    if len(abbr) != len(codes):
+        raise SidecarError(f"sidecar has {len(codes)} classes but {len(abbr)} abbreviations")
+    return codes, abbr
+
+
+def sidecar_thresholds(sidecar: dict, codes: Sequence[str]) -> list[float]:
+    """Per-class thresholds (list, or dict keyed by class code); 0.5 when the sidecar has none."""
+    th = sidecar.get("thresholds")
+    if th is None:
+        return [0.5] * len(codes)
+    if isinstance(th, dict):
+        missing = [c for c in codes if c not in th]
+        if missing:
+            raise SidecarError(f"sidecar thresholds miss class(es) {', '.join(missing)}")
+        return [float(th[c]) for c in codes]
+    th = [float(t) for t in th]
+    if len(th) != len(codes):
+        raise SidecarError(f"sidecar has {len(th)} thresholds for {len(codes)} classes")
+    return th
+
+
+__all__ = ["WEIGHTS_FILE", "SIDECAR_FILE", "REQUIRED", "BUNDLE_REQUIRED", "SidecarError",
+           "config_from_dict", "check_sidecar", "save_model", "read_sidecar", "load_model",
+           "load_any", "sidecar_path", "write_model_bundle", "read_bundle_sidecar",
+           "read_any_sidecar", "preprocess_config", "sidecar_classes", "sidecar_thresholds"]

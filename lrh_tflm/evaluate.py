@@ -11,21 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lrh_tflm.config import LabelConfig, SplitConfig
-
-
-def load_any_sidecar(model: Path) -> tuple[str, dict]:
-    """(``"keras"`` or ``"tflite"``, sidecar) for a saved Keras folder or a ``.tflite``."""
-    model = Path(model)
-    if model.is_dir():
-        from lrh_tflm.saved import read_sidecar
-
-        return "keras", read_sidecar(model)
-    if model.suffix == ".tflite":
-        from lrh_tflm.infer import load_sidecar
-
-        return "tflite", load_sidecar(model)
-    raise FileNotFoundError(f"{model}: not a saved model folder or a .tflite file")
+from lrh_tflm import metrics as M
+from lrh_tflm.artifact import (load_any, preprocess_config, read_any_sidecar, sidecar_classes,
+                               sidecar_thresholds)
+from lrh_tflm.config import LabelConfig, PreprocessConfig, SplitConfig
+from lrh_tflm.data.cache import prepare
+from lrh_tflm.data.pipeline import eval_windows
+from lrh_tflm.data.splits import split_indices
+from lrh_tflm.infer import Predictor
 
 
 def align_labels(y: np.ndarray, data_classes, model_classes) -> tuple[np.ndarray, list[str]]:
@@ -71,17 +64,9 @@ def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str
     dict
         ``metrics`` (:func:`lrh_tflm.metrics.evaluate`), ``records``, ``missing_classes``, ...
     """
-    from lrh_tflm import metrics as M
-    from lrh_tflm.data.cache import prepare
-    from lrh_tflm.data.pipeline import eval_windows
-    from lrh_tflm.data.splits import split_indices
-    from lrh_tflm.export import preprocess_config, sidecar_classes, sidecar_thresholds
-
-    kind, side = load_any_sidecar(model)
+    kind, side = read_any_sidecar(model)
     pre = preprocess_config(side)
     # The cache always stores the 12 canonical leads; the model's leads are cut from them.
-    from lrh_tflm.config import PreprocessConfig
-
     pre = replace(pre, leads=PreprocessConfig().leads)
     codes, abbr = sidecar_classes(side)
     thresholds = np.asarray(sidecar_thresholds(side, codes), dtype=float)
@@ -101,14 +86,12 @@ def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str
     y, missing = align_labels(y.astype(bool), prepared.classes.classes, codes)
 
     if kind == "keras":
-        from lrh_tflm.saved import load_model
+        # Lazy: lrh_tflm.train imports TensorFlow, which .tflite models do not need.
         from lrh_tflm.train import predict_probs
 
-        keras_model, _ = load_model(Path(model))
+        keras_model, _ = load_any(Path(model))
         probs = predict_probs(keras_model, {"ecg": ecg, "demo": demo})
     else:
-        from lrh_tflm.infer import Predictor
-
         pred = Predictor(Path(model), side, runtime=runtime)
         probs = np.concatenate([pred.predict_windows(ecg[i:i + 1], demo[i]) for i in range(len(idx))]) \
             if len(idx) else np.zeros((0, len(codes)))

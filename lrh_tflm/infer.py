@@ -16,38 +16,16 @@ from typing import Sequence
 
 import numpy as np
 
+from lrh_tflm.artifact import preprocess_config, sidecar_classes, sidecar_thresholds
 from lrh_tflm.config import PreprocessConfig
+from lrh_tflm.data.challenge import read_challenge_record
+from lrh_tflm.data.preprocess import (demographics_vector, normalise_window, prepare_signal,
+                                      sliding_windows)
 from lrh_tflm.data.record import Record, RecordError
-from lrh_tflm.export import (preprocess_config, sidecar_classes, sidecar_path,
-                             sidecar_thresholds)
-from lrh_tflm.interpreters import Runner, make_runner
+from lrh_tflm.tflite.runtime import Runner, make_runner, quantize_array
 
 #: Signal-file suffixes accepted in place of the header's.
 _RECORD_SUFFIXES = (".hea", ".mat", ".dat")
-
-
-def load_sidecar(model_path: Path, sidecar: Path | None = None) -> dict:
-    """Read the model's sidecar (default ``<model>.json`` beside ``<model>.tflite``).
-
-    Raises
-    ------
-    FileNotFoundError
-        Naming the path looked for.
-    ValueError
-        If the sidecar is not valid JSON or lacks the fields inference needs.
-    """
-    path = Path(sidecar) if sidecar is not None else sidecar_path(Path(model_path))
-    if not path.is_file():
-        raise FileNotFoundError(f"no sidecar for {model_path}: {path} not found (export writes "
-                                "<model>.json beside <model>.tflite; or pass --sidecar)")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not a valid JSON sidecar ({err})") from None
-    missing = [k for k in ("leads", "fs", "window", "classes") if k not in data]
-    if missing:
-        raise ValueError(f"{path}: sidecar lacks {', '.join(missing)}")
-    return data
 
 
 def header_path(record: str | Path) -> Path:
@@ -66,8 +44,6 @@ def read_record(record: str | Path) -> Record:
     RecordError
         Missing files or anything the Challenge reader rejects, naming the record.
     """
-    from lrh_tflm.data.challenge import read_challenge_record
-
     hea = header_path(record)
     if not hea.is_file():
         raise RecordError(hea.stem, f"header {hea} not found")
@@ -88,8 +64,6 @@ def record_windows(record: Record, cfg: PreprocessConfig, hop: int) -> tuple[np.
     RecordError
         For records the preprocessing rejects (too short, flat, missing leads …).
     """
-    from lrh_tflm.data.preprocess import normalise_window, prepare_signal, sliding_windows
-
     x = prepare_signal(record, cfg)
     windows = sliding_windows(x, cfg.window, hop)
     starts = np.arange(len(windows)) * hop if len(x) >= cfg.window else np.zeros(1, int)
@@ -134,7 +108,7 @@ class Predictor:
     model_path
         The ``.tflite``.
     sidecar
-        The sidecar dict (see :func:`load_sidecar`).
+        The sidecar dict (:func:`lrh_tflm.artifact.read_bundle_sidecar`).
     runtime
         ``"litert"``, ``"litert-ref"`` or ``"tflm"``.
     """
@@ -153,22 +127,17 @@ class Predictor:
 
     def predict_windows(self, windows: np.ndarray, demo: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, C)`` for float windows ``(n, 1, W, L)`` and one demo vector."""
-        from lrh_tflm.data.preprocess import quantise
-
         r = self.runner
         demo_q = None if r.demo is None else r.quantize_demo(demo)
         out = np.empty((len(windows), len(self.codes)))
         for i, w in enumerate(windows):
-            ecg_q = quantise(w, r.ecg.scale, r.ecg.zero_point) if r.ecg.quantized \
-                else np.asarray(w, np.float32)
+            ecg_q = quantize_array(w, r.ecg)
             logits = r.dequantize_output(r.run(ecg_q, demo_q)).reshape(-1)
             out[i] = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         return out
 
     def predict_record(self, record: Record, hop: int) -> RecordPrediction:
         """Classify every window of a record (see :func:`record_windows`)."""
-        from lrh_tflm.data.preprocess import demographics_vector
-
         windows, starts = record_windows(record, self.cfg, hop)
         probs = self.predict_windows(windows, demographics_vector(record.age, record.sex))
         return RecordPrediction(record=record.name, starts_s=starts / float(self.cfg.fs),
@@ -206,5 +175,5 @@ def prediction_table(pred: RecordPrediction, abbreviations: Sequence[str]) -> st
     return "\n".join(rows)
 
 
-__all__ = ["load_sidecar", "header_path", "read_record", "record_windows", "RecordPrediction",
+__all__ = ["header_path", "read_record", "record_windows", "RecordPrediction",
            "Predictor", "prediction_json_lines", "prediction_table"]

@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lrh_tflm.export import (FIRMWARE_FILES, OP_RESOLVER_METHODS, ExportError, arena_with_margin,
-                             c_array_files, count_macs_tflite, export_firmware, ops_header,
-                             parse_c_array, write_model_bundle)
-from lrh_tflm.interpreters import io_details, make_runner, measure_arena
+from lrh_tflm.artifact import write_model_bundle
+from lrh_tflm.device.codegen import (FIRMWARE_FILES, OP_RESOLVER_METHODS, ExportError,
+                                     arena_with_margin, c_array_files, count_macs_tflite,
+                                     export_firmware, ops_header, parse_c_array)
+from lrh_tflm.tflite.runtime import make_runner, measure_arena
+from lrh_tflm.tflite.schema import io_details
 from test_interpreters import ABBREV, CLASSES, LEADS, WINDOW, tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,7 +110,8 @@ def test_arena_measured_and_margin_applied(exported):
 
 def test_ops_header_matches_the_model_ops(exported):
     tflite, _, result = exported
-    from lrh_tflm.quantize import check_ops, tflite_ops
+    from lrh_tflm.tflite.convert import check_ops
+    from lrh_tflm.tflite.schema import tflite_ops
 
     assert check_ops(tflite) == result.ops == tflite_ops(tflite)  # allowed op set, TFLM-clean
     text = (result.out_dir / "model_ops.h").read_text()
@@ -217,7 +220,7 @@ def test_gen_c_array_tool(tmp_path):
 @pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
 def test_firmware_core_builds_and_passes_against_the_export(exported, tmp_path):
     """The generated settings satisfy the firmware's portable core (its own unit tests)."""
-    from lrh_tflm.firmware import build_host, run_core_tests
+    from lrh_tflm.device.hostbuild import build_host, run_core_tests
 
     _, _, result = exported
     build = build_host(result.out_dir, tmp_path / "build")
@@ -234,7 +237,7 @@ def test_export_cli_end_to_end_on_real_records(tmp_path, samples_dir):
     from lrh_tflm.cli import cli
     from lrh_tflm.config import StudentConfig, get_profile
     from lrh_tflm.models import build_student
-    from lrh_tflm.saved import save_model
+    from lrh_tflm.artifact import save_model
 
     prof = get_profile("smoke")
     cfg = StudentConfig(variant="lrh-net-mcu", width=0.5, dense=16)

@@ -4,7 +4,8 @@ import shutil
 import numpy as np
 import pytest
 
-from lrh_tflm import firmware as fw
+from lrh_tflm.device import hostbuild as fw
+from lrh_tflm.device import protocol
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None,
                                 reason="g++/make not installed: the host firmware build needs them")
@@ -50,7 +51,7 @@ def test_replay_frames_match_text_input_and_count_errors(build):
     rng = np.random.default_rng(2)
     uv = np.round(rng.normal(scale=400, size=(1400, 2))).astype(np.int16)
     text = fw.run_host(build, uv.astype(np.float32) / 1000.0)
-    stream = bytearray(fw.encode_sample_frames(uv, samples_per_frame=25))
+    stream = bytearray(protocol.encode_sample_frames(uv, samples_per_frame=25))
     # Corrupt one frame's CRC, inject a duplicate frame and garbage: all counted, none crash.
     frame_len = 8 + 1 + 2 * 25 * 2 + 2
     reset_len = 8 + 2
@@ -62,14 +63,14 @@ def test_replay_frames_match_text_input_and_count_errors(build):
     assert replay.summary["bad_crc"] == 1
     assert replay.summary["out_of_order"] == 1
     assert replay.summary["lost"] == 1  # the frame after the corrupted one jumps by 2
-    clean = fw.run_host_frames(build, bytes(fw.encode_sample_frames(uv, samples_per_frame=25)))
+    clean = fw.run_host_frames(build, bytes(protocol.encode_sample_frames(uv, samples_per_frame=25)))
     assert clean.summary["frames_ok"] == 1 + 1400 // 25
     np.testing.assert_array_equal(clean.windows, text.windows)
 
 
 def test_python_crc_matches_catalogue_check_value():
-    assert fw.crc16_ccitt_false(b"123456789") == 0x29B1
-    frame = fw.encode_frame(fw.FRAME_RESET, 0x1234)
+    assert protocol.crc16_ccitt_false(b"123456789") == 0x29B1
+    frame = protocol.encode_frame(protocol.FRAME_RESET, 0x1234)
     assert frame[:2] == b"\xa5\x5a" and frame[4:6] == b"\x34\x12" and len(frame) == 10
 
 
@@ -88,7 +89,7 @@ def test_protocol_doc_examples_are_what_the_codec_sends():
     import struct
 
     doc = (fw.FIRMWARE_DIR / "PROTOCOL.md").read_text()
-    reset = fw.encode_frame(fw.FRAME_RESET, 0x1234).hex(" ").upper()
-    samples = fw.encode_frame(fw.FRAME_SAMPLES_MICROVOLTS, 1,
+    reset = protocol.encode_frame(protocol.FRAME_RESET, 0x1234).hex(" ").upper()
+    samples = protocol.encode_frame(protocol.FRAME_SAMPLES_MICROVOLTS, 1,
                               bytes([2]) + struct.pack("<hh", -5, 1000)).hex(" ").upper()
     assert f"`{reset}`" in doc and f"`{samples}`" in doc

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lrh_tflm.export import model_ops, parse_c_array
+from lrh_tflm.device.codegen import model_ops, parse_c_array
 from lrh_tflm.io import sha256_bytes
 
 SRC = Path(__file__).resolve().parents[1] / "firmware" / "lrh_ecg" / "src"
@@ -36,7 +36,7 @@ def test_committed_ops_header_lists_exactly_the_models_ops():
 
 
 def test_committed_model_runs_in_tflm_with_the_generated_arena():
-    from lrh_tflm.interpreters import make_runner
+    from lrh_tflm.tflite.runtime import make_runner
 
     arena = int(_const("model_settings.h", "kArenaBytes"))
     runner = make_runner(_model_bytes(), "tflm", arena_size=arena)

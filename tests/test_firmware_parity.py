@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lrh_tflm import firmware as fw
+from lrh_tflm.device import hostbuild as fw
+from lrh_tflm.device import protocol
 from lrh_tflm.config import PreprocessConfig, SynthConfig
 from lrh_tflm.data import preprocess as pp
 from lrh_tflm.data.challenge import read_challenge_record
@@ -109,8 +110,8 @@ def test_cpp_windows_run_in_tflm_like_python_windows(setup):
     """The C++ windows through the TFLM host runtime give the Python windows' logits."""
     import hashlib
 
-    from lrh_tflm.export import parse_c_array
-    from lrh_tflm.interpreters import make_runner
+    from lrh_tflm.device.codegen import parse_c_array
+    from lrh_tflm.tflite.runtime import make_runner
 
     build, cfg, scale, zp = setup
     blob = parse_c_array((FIXTURE / "model_data.cc").read_text())

@@ -13,8 +13,9 @@ import pytest
 
 import lrh_tflm  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from lrh_tflm.config import PreprocessConfig
-from lrh_tflm.interpreters import (RUNTIMES, ModelFormatError, find_inputs, io_details,
-                                   make_runner, measure_arena, op_lsb_divergence, recorded_arena)
+from lrh_tflm.tflite.parity import op_lsb_divergence
+from lrh_tflm.tflite.runtime import RUNTIMES, make_runner, measure_arena, recorded_arena
+from lrh_tflm.tflite.schema import ModelFormatError, find_inputs, io_details
 
 WINDOW, LEADS, CLASSES = 256, ("I", "II"), ("164889003", "426783006", "713427006|59118001")
 ABBREV = ("AF", "NSR", "CRBBB|RBBB")
@@ -59,7 +60,7 @@ def tiny_model():
 
     from lrh_tflm.config import StudentConfig
     from lrh_tflm.models import build_student
-    from lrh_tflm.quantize import convert_int8
+    from lrh_tflm.tflite.convert import convert_int8
 
     keras.utils.set_random_seed(0)
     model = build_student(StudentConfig(variant="lrh-net-mcu", width=0.5, dense=16),

@@ -6,9 +6,10 @@ import pytest
 
 import lrh_tflm  # noqa: F401
 from lrh_tflm.config import StudentConfig
-from lrh_tflm.interpreters import io_details, make_runner, measure_arena
-from lrh_tflm.mcu_layout import (ArenaPlan, LayoutError, OFFLINE_PLAN_METADATA, check_plan,
-                                 embedded_plan, layout_for_mcu, plan_arena)
+from lrh_tflm.tflite.runtime import make_runner, measure_arena
+from lrh_tflm.tflite.schema import io_details
+from lrh_tflm.tflite.layout import (ArenaPlan, LayoutError, OFFLINE_PLAN_METADATA, check_plan,
+                                   embedded_plan, layout_for_mcu, plan_arena)
 
 WINDOW = 256
 
@@ -19,7 +20,7 @@ def raw_int8():
     import tf_keras as keras
 
     from lrh_tflm.models.student import build_student
-    from lrh_tflm.quantize import convert_int8
+    from lrh_tflm.tflite.convert import convert_int8
 
     # Seeded: XNNPACK refuses to prepare some random untrained models at all (seed 0 and 5 of
     # 8 here, with or without the layout step), and this test compares all three runtimes.
@@ -109,8 +110,8 @@ def test_garbage_is_a_clear_error():
 
 
 def test_without_plan_and_first_divergence_on_a_planned_model(raw_int8):
-    from lrh_tflm.interpreters import first_divergence
-    from lrh_tflm.mcu_layout import without_plan
+    from lrh_tflm.tflite.layout import without_plan
+    from lrh_tflm.tflite.parity import first_divergence
 
     laid = layout_for_mcu(raw_int8)
     bare = without_plan(laid)

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from lrh_tflm.config import PreprocessConfig
-from lrh_tflm.interpreters import make_runner
-from lrh_tflm.parity import parity_chain
+from lrh_tflm.tflite.parity import parity_chain
+from lrh_tflm.tflite.runtime import make_runner
 from test_interpreters import ABBREV, LEADS, WINDOW, demo_vectors, ecg_like_windows, tiny_model
 
 
@@ -193,8 +193,8 @@ def test_xnnpack_decisions_must_agree_with_the_reference():
 
 
 def test_kernel_check_that_cannot_run_is_reported_not_failing(monkeypatch):
-    import lrh_tflm.parity as parity
-    from lrh_tflm.interpreters import ModelFormatError
+    import lrh_tflm.tflite.parity as parity
+    from lrh_tflm.tflite.schema import ModelFormatError
 
     def refuse(*args, **kwargs):
         raise ModelFormatError("LiteRT cannot prepare op 3 (MEAN) on its own: test")
@@ -240,8 +240,8 @@ def test_every_window_of_the_real_records(samples_dir):
 
 
 def test_xnnpack_that_cannot_prepare_the_model_is_reported_not_failing(monkeypatch):
-    import lrh_tflm.parity as parity
-    from lrh_tflm.interpreters import ModelFormatError
+    import lrh_tflm.tflite.parity as parity
+    from lrh_tflm.tflite.schema import ModelFormatError
 
     real = parity.make_runner
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import lrh_tflm  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-from lrh_tflm import quantize as q
+from lrh_tflm import tflite as q
 from lrh_tflm.config import StudentConfig
 from lrh_tflm.models import build_student
 
@@ -177,7 +177,7 @@ def test_int8_runs_in_tflm_and_matches_keras(exported, variant):
 @pytest.mark.parametrize("path", ["qat_int8", "ptq_int8"])
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_int8_is_bit_exact_between_tflm_and_litert_ref(exported, variant, path):
-    from lrh_tflm.parity import parity_chain
+    from lrh_tflm.tflite.parity import parity_chain
 
     x, _ = _data(240, seed=7)
     # Random-ish windows over a wide amplitude range, so saturation and tiny inputs are hit.
@@ -264,8 +264,8 @@ def test_dense_layers_quantised_per_tensor_convolutions_per_channel(exported, va
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_int8_carries_the_offline_arena_plan(exported, variant):
-    from lrh_tflm.interpreters import measure_arena
-    from lrh_tflm.mcu_layout import embedded_plan, plan_arena
+    from lrh_tflm.tflite.layout import embedded_plan, plan_arena
+    from lrh_tflm.tflite.runtime import measure_arena
 
     blob = exported[variant]["qat_int8"]
     plan = embedded_plan(blob)

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from lrh_tflm.cli import cli
-from lrh_tflm.export import write_model_bundle
+from lrh_tflm.artifact import write_model_bundle
 from test_interpreters import ABBREV, WINDOW, tiny_model
 
 
@@ -63,7 +63,7 @@ def test_tflm_runtime_matches_litert_within_an_lsb(bundle, samples_dir):
                              for r in map(json.loads, res.stdout.splitlines())])
     # Both dequantise the same int8 logits; kernels may differ by an LSB (≈ scale/4 in p).
     _, tflite, _ = tiny_model()
-    from lrh_tflm.interpreters import io_details
+    from lrh_tflm.tflite.schema import io_details
 
     out_scale = io_details(tflite)[1][0].scale
     assert np.abs(outs["litert"] - outs["tflm"]).max() <= 3 * out_scale / 4 + 1e-5

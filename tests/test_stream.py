@@ -18,13 +18,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lrh_tflm import firmware as fw
-from lrh_tflm import stream as st
+from lrh_tflm.device import hostbuild as fw
+from lrh_tflm.device import protocol
+from lrh_tflm.device import stream as st
 from lrh_tflm.cli import cli
-from lrh_tflm.export import parse_c_array
+from lrh_tflm.device.codegen import parse_c_array
 from lrh_tflm.infer import read_record
-from lrh_tflm.simdevice import (DeviceSettings, FrameMirror, KOfNSmoother, SimulatedDevice,
-                                format_fixed, window_json)
+from lrh_tflm.device.hostbuild import DeviceSettings
+from lrh_tflm.device.protocol import FrameMirror, KOfNSmoother, format_fixed, window_json
+from lrh_tflm.device.simdevice import SimulatedDevice
 
 needs_gpp = pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None,
                                reason="g++/make not installed: the simulated device runs the "
@@ -163,7 +165,7 @@ def test_frame_mirror_agrees_with_the_core_on_corrupted_streams(build):
     frames[5][20] ^= 0x10                                            # bad CRC
     frames.insert(12, bytearray(frames[11]))                         # duplicate: out of order
     del frames[30]                                                   # lost
-    frames.insert(40, bytearray(fw.encode_frame(fw.FRAME_SAMPLES_MICROVOLTS, 999, b"\x03" + bytes(6))))
+    frames.insert(40, bytearray(protocol.encode_frame(protocol.FRAME_SAMPLES_MICROVOLTS, 999, b"\x03" + bytes(6))))
     frames.insert(50, bytearray(b"\xa5\x5a\x07\x01\x00\x00"))        # bad version
     frames.insert(60, bytearray(rng.integers(0, 256, 300, dtype=np.uint8).tobytes()))
     stream = b"".join(frames)
@@ -233,7 +235,7 @@ def test_corrupted_frames_are_counted_and_change_nothing(build, fixture_model):
         if k == 20:
             sent.append(b"\x00\x13garbage\xa5\x00")
         if k == 30:
-            sent.append(fw.encode_frame(fw.FRAME_SAMPLES_MICROVOLTS, 30, b"\x01" + bytes(4)))  # 1 lead
+            sent.append(protocol.encode_frame(protocol.FRAME_SAMPLES_MICROVOLTS, 30, b"\x01" + bytes(4)))  # 1 lead
         sent.append(f)
         if k == 50:
             sent.append(f)               # duplicate → out of order

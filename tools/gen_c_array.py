@@ -3,7 +3,7 @@
 
 Usage: ``python tools/gen_c_array.py model.tflite OUT_DIR [--name NAME]``
 
-A thin wrapper over :func:`lrh_tflm.export.c_array_files`, the generator ``lrh-tflm export``
+A thin wrapper over :func:`lrh_tflm.device.codegen.c_array_files`, the generator ``lrh-tflm export``
 uses, for when only the array is wanted (e.g. trying a model in an existing sketch).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="source name written in the banner [default: the file name]")
     args = parser.parse_args(argv)
 
-    from lrh_tflm.export import c_array_files
+    from lrh_tflm.device.codegen import c_array_files
     from lrh_tflm.io import write_text_atomic
 
     if not args.tflite.is_file():

@@ -142,9 +142,9 @@ print(f"KD gain: {100 * (kd - none) / abs(none):+.1f} % (two epochs on synthetic
 `qat_stage` wraps the distilled student with fake-quantisation (tfmot) and fine-tunes it,
 distillation continuing with the same teacher, so the weights adapt to int8 rounding."""),
     ("code", """\
-from lrh_tflm import deploy
+from lrh_tflm.pipeline import recipes
 
-qat = deploy.qat_stage(student_kd.model_dir, prepared, splits, profile=profile,
+qat = recipes.qat_stage(student_kd.model_dir, prepared, splits, profile=profile,
                        out_dir=OUT / "qat", teachers=[teacher.model_dir], verbose=0)
 print(qat.summary())"""),
     ("md", """\
@@ -155,7 +155,7 @@ print(qat.summary())"""),
 float student and teacher for comparison, scores the int8 model on the test split and times
 one window on LiteRT."""),
     ("code", """\
-int8 = deploy.int8_stage(qat.model_dir, student_kd.model_dir, teacher.model_dir, prepared,
+int8 = recipes.int8_stage(qat.model_dir, student_kd.model_dir, teacher.model_dir, prepared,
                          splits, profile=profile, out_dir=OUT / "int8", latency_runs=20)
 print(f"int8 model: {int8['tflite_bytes']:,} bytes (float student {int8['float_bytes']:,}), "
       f"ops {', '.join(int8['ops'])}")
@@ -176,11 +176,12 @@ for probabilities that sit right at a threshold."""),
     ("code", """\
 from lrh_tflm.data.pipeline import eval_windows
 from lrh_tflm.io import read_json
-from lrh_tflm.parity import parity_chain
+from lrh_tflm.artifact import load_any
+from lrh_tflm.tflite.parity import parity_chain
 
 int8_path = Path(int8["int8"])
 side = read_json(int8_path.with_suffix(".json"))
-qat_model, _ = deploy.load_any(qat.model_dir)
+qat_model, _ = load_any(qat.model_dir)
 test = np.asarray(splits["test"])
 ecg, demo, _ = eval_windows(prepared, test, int(prepared.pre.window), STUDENT_LEADS)
 parity = parity_chain(int8_path.read_bytes(), ecg, demo, [prepared.names[i] for i in test],
@@ -196,7 +197,7 @@ thresholds, quantisation, filter, arena), `model_ops.h` (only the ops this model
 `footprint.json`. The arena size is measured in the TFLM host runtime, not guessed.
 `lrh-tflm build --firmware firmware/lrh_ecg` puts them into the sketch's `src/`."""),
     ("code", """\
-from lrh_tflm.export import export_firmware
+from lrh_tflm.device.codegen import export_firmware
 
 fw = export_firmware(int8_path, side, OUT / "firmware", hop=profile.hop,
                      arena_margin=profile.quant.arena_margin,

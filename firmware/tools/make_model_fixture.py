@@ -33,9 +33,9 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from lrh_tflm import quantize as q
+    from lrh_tflm import tflite as q
     from lrh_tflm.config import PreprocessConfig, StudentConfig
-    from lrh_tflm.export import export_firmware
+    from lrh_tflm.device.codegen import export_firmware
     from lrh_tflm.models import build_student
 
     tf.random.set_seed(0)

@@ -44,8 +44,8 @@ def build(leads, data_spec, kd, loss, student, profile, quantization, out, firmw
     without KD → QAT → int8 → parity → export → report. Each stage writes OUT/<stage>/
     with a stage.json; unchanged stages are reused and a killed build resumes.
     """
-    from lrh_tflm.build import BuildOptions
-    from lrh_tflm.build import build as run_build
+    from lrh_tflm.pipeline.build import BuildOptions
+    from lrh_tflm.pipeline.build import build as run_build
     from lrh_tflm.leads import parse_leads
 
     opts = BuildOptions(leads=parse_leads(leads), data=data_spec, kd=kd, loss=loss, student=student,

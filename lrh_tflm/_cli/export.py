@@ -1,8 +1,8 @@
 """``lrh-tflm export``: saved Keras student → full-int8 ``.tflite`` → parity chain → firmware files.
 
-Thin over the library: :func:`lrh_tflm.saved.load_model`, the data layer's representative and
-evaluation windows, :func:`lrh_tflm.quantize.convert_int8`/``check_ops``,
-:func:`lrh_tflm.parity.parity_chain` and :func:`lrh_tflm.export.export_firmware`.
+Thin over the library: :func:`lrh_tflm.artifact.load_model`, the data layer's representative and
+evaluation windows, :func:`lrh_tflm.tflite.convert.convert_int8`/``check_ops``,
+:func:`lrh_tflm.tflite.parity.parity_chain` and :func:`lrh_tflm.device.codegen.export_firmware`.
 """
 from __future__ import annotations
 
@@ -51,10 +51,10 @@ def export(model_dir, out, quantization, firmware_dir, data_spec, profile, parit
     from lrh_tflm._cli.train import _prepare
     from lrh_tflm.config import get_profile
     from lrh_tflm.data.pipeline import eval_windows, representative_windows
-    from lrh_tflm.export import export_firmware, sidecar_classes, write_model_bundle
-    from lrh_tflm.parity import parity_chain
-    from lrh_tflm.quantize import check_ops, convert_int8
-    from lrh_tflm.saved import load_model
+    from lrh_tflm.artifact import load_model, sidecar_classes, write_model_bundle
+    from lrh_tflm.device.codegen import export_firmware
+    from lrh_tflm.tflite.convert import check_ops, convert_int8
+    from lrh_tflm.tflite.parity import parity_chain
 
     prof = get_profile(profile)
     model, meta = load_model(model_dir)

@@ -33,11 +33,11 @@ def run(records, model_path, sidecar, runtime, hop, as_json):
     Probabilities per class and window; '*' (or "decisions" in JSON) marks p >= threshold.
     The last row per record is the maximum over its windows.
     """
+    from lrh_tflm.artifact import read_bundle_sidecar
     from lrh_tflm.data.record import RecordError
-    from lrh_tflm.infer import (Predictor, load_sidecar, prediction_json_lines,
-                                prediction_table, read_record)
+    from lrh_tflm.infer import Predictor, prediction_json_lines, prediction_table, read_record
 
-    meta = load_sidecar(model_path, sidecar)
+    meta = read_bundle_sidecar(model_path, sidecar)
     predictor = Predictor(model_path, meta, runtime=runtime)
     hop = hop or int(meta.get("hop") or predictor.cfg.window)
     failed = 0

@@ -1,6 +1,6 @@
 """``lrh-tflm stream``: replay a WFDB record into a board over serial (firmware/PROTOCOL.md).
 
-A thin layer over :mod:`lrh_tflm.stream`: prints the board's decisions beside the host's for
+A thin layer over :mod:`lrh_tflm.device.stream`: prints the board's decisions beside the host's for
 every window and a final agreement line.  Exit status 1 when the board never answered, sent
 fewer windows than due, or the port cannot be opened.
 """
@@ -49,14 +49,15 @@ def stream(record, port, model_path, sidecar, runtime, speed, baud, hop, frame_s
     frames, starting with a reset frame; the board answers one JSON line per window.  With
     --model the host runs the same samples through the same model and the two are compared.
     """
-    from lrh_tflm import stream as st
-    from lrh_tflm.infer import load_sidecar, read_record
+    from lrh_tflm.artifact import read_bundle_sidecar
+    from lrh_tflm.device import stream as st
+    from lrh_tflm.infer import read_record
 
     rec = read_record(record)
     host = None
     meta = {}
     if model_path is not None:
-        meta = load_sidecar(model_path, sidecar)
+        meta = read_bundle_sidecar(model_path, sidecar)
         try:
             host = st.HostReference(model_path.read_bytes(), meta, runtime=runtime)
         except st.StreamError as err:
@@ -67,13 +68,12 @@ def stream(record, port, model_path, sidecar, runtime, speed, baud, hop, frame_s
     if host is None:
         # No model given: play what the repository's firmware build expects (leads, rate).
         from lrh_tflm.config import PreprocessConfig
-        from lrh_tflm.firmware import default_settings_dir
-        from lrh_tflm.simdevice import DeviceError, DeviceSettings
+        from lrh_tflm.device.hostbuild import DeviceSettings, FirmwareError, default_settings_dir
 
         settings_dir = default_settings_dir()
         try:
             fws = DeviceSettings.from_header(settings_dir)
-        except (DeviceError, OSError) as err:
+        except (FirmwareError, OSError) as err:
             raise click.ClickException(f"no --model and no usable firmware settings: {err}") from None
         model_cfg = PreprocessConfig(leads=fws.leads, fs=fws.fs, window=fws.window)
         hop = hop or fws.hop

@@ -141,7 +141,7 @@ def distill(teacher: Path | None, assistant: Path | None, leads: str, scheme: st
     from lrh_tflm.config import get_profile, replace
     from lrh_tflm.distill import distill_schedule, needs
     from lrh_tflm.leads import parse_leads
-    from lrh_tflm.saved import read_sidecar
+    from lrh_tflm.artifact import read_sidecar
 
     prof = get_profile(profile)
     kd = replace(prof.kd, scheme=scheme or prof.kd.scheme, loss=loss or prof.kd.loss)

@@ -1,4 +1,4 @@
-"""Firmware export: the model C array, the settings header, the op resolver and the footprint.
+"""Firmware code generation: the model C array, the settings header, the op resolver and the footprint.
 
 Everything the firmware needs is generated here from the trained artefacts — the int8
 ``.tflite`` (tensor scales, op list, measured arena) and its sidecar (fs, window, leads,
@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from lrh_tflm import __version__
-from lrh_tflm.config import PreprocessConfig
-from lrh_tflm.interpreters import (ARENA_ALIGNMENT, find_inputs, io_details, measure_arena,
-                                   parse_model)
+from lrh_tflm.artifact import preprocess_config, sidecar_classes, sidecar_thresholds
+from lrh_tflm.data.preprocess import DEMOGRAPHICS_DEFAULT, bandpass_sos
 from lrh_tflm.io import sha256_bytes, write_json_atomic, write_text_atomic
+from lrh_tflm.tflite.runtime import ARENA_ALIGNMENT, measure_arena
+from lrh_tflm.tflite.schema import find_inputs, io_details, operators, tflite_ops
 
 #: TFLite builtin op → ``tflite::MicroMutableOpResolver`` method.
 OP_RESOLVER_METHODS: dict[str, str] = {
@@ -88,27 +89,8 @@ class ExportError(ValueError):
 # ----------------------------------------------------------------------------- model walk
 
 
-def _operators(tflite_bytes: bytes):
-    """Yield ``(op_name, input_shapes, output_shapes)`` for every operator of the main subgraph."""
-    from lrh_tflm.quantize import op_name
-
-    model = parse_model(tflite_bytes)
-    sg = model.subgraphs[0]
-
-    def shape(t):
-        return None if t < 0 else tuple(int(s) for s in sg.tensors[t].shape)
-
-    for op in sg.operators or []:
-        name = op_name(model, op)
-        ins = [shape(t) for t in (op.inputs if op.inputs is not None else [])]
-        outs = [shape(t) for t in (op.outputs if op.outputs is not None else [])]
-        yield name, ins, outs
-
-
 def model_ops(tflite_bytes: bytes) -> list[str]:
-    """Distinct builtin ops of the model, sorted (:func:`lrh_tflm.quantize.tflite_ops`)."""
-    from lrh_tflm.quantize import tflite_ops
-
+    """Distinct builtin ops of the model, sorted (:func:`lrh_tflm.tflite.schema.tflite_ops`)."""
     return list(tflite_ops(bytes(tflite_bytes)))
 
 
@@ -121,7 +103,7 @@ def count_macs_tflite(tflite_bytes: bytes) -> int:
     rows·units·in (weights ``[units, in]``); element-wise ops, pooling and means count 0.
     """
     total = 0
-    for name, ins, outs in _operators(tflite_bytes):
+    for name, ins, outs in operators(tflite_bytes):
         if name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             continue
         out, w = outs[0], ins[1]
@@ -236,54 +218,6 @@ def ops_header(ops: Sequence[str], source_name: str, sha: str) -> str:
             "}  // namespace lrh\n")
 
 
-def preprocess_config(sidecar: dict) -> PreprocessConfig:
-    """The :class:`PreprocessConfig` saved in a sidecar (``"preprocessing"``), with fs/window/leads.
-
-    JSON lists become tuples; fields the sidecar does not name keep their defaults.
-    """
-    raw = dict(sidecar.get("preprocessing") or {})
-    known = {f.name for f in fields(PreprocessConfig)}
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
-    for key in ("fs", "window"):
-        if key in sidecar:
-            kwargs[key] = sidecar[key]
-    if "leads" in sidecar:
-        kwargs["leads"] = tuple(sidecar["leads"])
-    return PreprocessConfig(**kwargs)
-
-
-def sidecar_classes(sidecar: dict) -> tuple[list[str], list[str]]:
-    """(class codes, abbreviations) from a sidecar's ``classes`` entry (dict or plain list)."""
-    cls = sidecar.get("classes")
-    if isinstance(cls, dict):
-        codes = [str(c) for c in cls.get("classes", [])]
-        abbr = [str(a) for a in cls.get("abbreviations", codes)]
-    elif isinstance(cls, (list, tuple)):
-        codes = [str(c) for c in cls]
-        abbr = [str(a) for a in sidecar.get("abbreviations", codes)]
-    else:
-        raise ExportError("the sidecar names no classes")
-    if len(abbr) != len(codes):
-        raise ExportError(f"sidecar has {len(codes)} classes but {len(abbr)} abbreviations")
-    return codes, abbr
-
-
-def sidecar_thresholds(sidecar: dict, codes: Sequence[str]) -> list[float]:
-    """Per-class thresholds (list, or dict keyed by class code); 0.5 when the sidecar has none."""
-    th = sidecar.get("thresholds")
-    if th is None:
-        return [0.5] * len(codes)
-    if isinstance(th, dict):
-        missing = [c for c in codes if c not in th]
-        if missing:
-            raise ExportError(f"sidecar thresholds miss class(es) {', '.join(missing)}")
-        return [float(th[c]) for c in codes]
-    th = [float(t) for t in th]
-    if len(th) != len(codes):
-        raise ExportError(f"sidecar has {len(th)} thresholds for {len(codes)} classes")
-    return th
-
-
 def arena_with_margin(measured: int, margin: float, margin_bytes: int) -> int:
     """``measured · (1 + margin) + margin_bytes`` rounded up to :data:`ARENA_ALIGNMENT`."""
     raw = math.ceil(measured * (1.0 + margin)) + int(margin_bytes)
@@ -299,8 +233,6 @@ def settings_header(tflite_bytes: bytes, sidecar: dict, *, hop: int, arena_measu
     ExportError
         If the sidecar disagrees with the model (window, leads, classes) or is incomplete.
     """
-    from lrh_tflm.data.preprocess import DEMOGRAPHICS_DEFAULT, bandpass_sos
-
     cfg = preprocess_config(sidecar)
     codes, abbr = sidecar_classes(sidecar)
     thresholds = sidecar_thresholds(sidecar, codes)
@@ -503,6 +435,7 @@ def export_firmware(tflite_int8: Path, sidecar: dict, out_dir: Path, *, hop: int
                                arena_bytes=arena, n_ops=len(ops), source_name=source_name)
     macs_keras = None
     if keras_model is not None:
+        # Lazy: lrh_tflm.models imports TensorFlow, which the C generators do not need.
         from lrh_tflm.models.footprint import count_macs, count_params
 
         macs_keras = count_macs(keras_model)
@@ -529,33 +462,9 @@ def export_firmware(tflite_int8: Path, sidecar: dict, out_dir: Path, *, hop: int
                         arena_measured=measured, arena_bytes=arena, footprint=fp)
 
 
-def sidecar_path(tflite_path: Path) -> Path:
-    """Where a model's sidecar lives: ``<model>.json`` beside ``<model>.tflite``."""
-    return Path(tflite_path).with_suffix(".json")
-
-
-def write_model_bundle(tflite_bytes: bytes, sidecar: dict, out_dir: Path,
-                       name: str = "model") -> Path:
-    """Write ``<name>.tflite`` and its sidecar ``<name>.json`` (with the model's SHA-256).
-
-    Returns
-    -------
-    Path
-        The ``.tflite`` path.
-    """
-    out_dir = Path(out_dir)
-    path = out_dir / f"{name}.tflite"
-    from lrh_tflm.io import write_bytes_atomic
-
-    write_bytes_atomic(path, bytes(tflite_bytes))
-    write_json_atomic(sidecar_path(path), {**sidecar, "tflite_sha256": sha256_bytes(bytes(tflite_bytes))})
-    return path
-
-
 __all__ = [
     "OP_RESOLVER_METHODS", "FIRMWARE_FILES", "CYCLES_PER_MAC", "MCU_CLOCK_HZ", "ExportError",
     "ExportResult", "model_ops", "count_macs_tflite", "c_array_files", "parse_c_array",
-    "ops_header", "settings_header", "preprocess_config", "sidecar_classes",
-    "sidecar_thresholds", "arena_with_margin", "footprint", "footprint_text",
-    "export_firmware", "sidecar_path", "write_model_bundle",
+    "ops_header", "settings_header", "arena_with_margin", "footprint", "footprint_text",
+    "export_firmware",
 ]

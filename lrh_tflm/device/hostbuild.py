@@ -5,7 +5,7 @@ The portable C++ core in ``firmware/lrh_ecg/src`` is compiled with the host ``g+
 (the exact firmware preprocessing over recorded samples, printing every int8 window).  This
 module builds them against any ``model_settings.h``, runs them and returns numpy arrays, and
 also compiles the core for the Cortex-M4F (``make -C firmware arm``) and parses the sizes.
-It also holds the Python side of the replay frame codec (firmware/PROTOCOL.md).
+The Python side of the replay frames is :mod:`lrh_tflm.device.protocol`.
 
 No TensorFlow here; the only external tools are ``make``, ``g++`` and, for :func:`build_arm`,
 ``arm-none-eabi-g++``.
@@ -13,9 +13,9 @@ No TensorFlow here; the only external tools are ``make``, ``g++`` and, for :func
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
-import struct
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,16 +23,7 @@ from pathlib import Path
 import numpy as np
 
 #: The repository's firmware folder (Makefile, lrh_ecg/, host/, tests/fixture/).
-FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
-
-#: Replay frame constants (firmware/lrh_ecg/src/frame_codec.h).
-FRAME_SYNC = b"\xa5\x5a"
-PROTOCOL_VERSION = 1
-FRAME_SAMPLES_MICROVOLTS = 0x01
-FRAME_SAMPLES_COUNTS = 0x02
-FRAME_RESET = 0x03
-FRAME_MAX_PAYLOAD = 512
-
+FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 
 class FirmwareError(RuntimeError):
     """A firmware build or host run failed; the message carries the tool's output."""
@@ -187,12 +178,75 @@ def parse_host_output(text: str, window: int, n_leads: int) -> HostWindows:
 
 
 def settings_value(settings_dir: Path, name: str) -> str:
-    """The right-hand side of ``constexpr ... <name> = <value>;`` in ``model_settings.h``."""
+    """The right-hand side of ``constexpr ... <name>[dims] = <value>;`` in ``model_settings.h``.
+
+    The one parser of the generated header: :class:`DeviceSettings`, the host runs and the
+    tests all read it through here.
+
+    Raises
+    ------
+    FirmwareError
+        If the header has no such constant.
+    """
     text = (Path(settings_dir) / "model_settings.h").read_text()
-    m = re.search(rf"\b{re.escape(name)}\s*=\s*([^;]+);", text)
+    # Arrays carry their dimensions before the '=' (kLeadNames[kNumLeads] = {...}).
+    m = re.search(rf"\b{re.escape(name)}(?:\[[^\]]*\])*\s*=\s*([^;]+);", text)
     if not m:
         raise FirmwareError(f"{name} not found in {settings_dir}/model_settings.h")
     return m.group(1).strip()
+
+
+def _parse_array(text: str) -> list[str]:
+    inner = text.strip()
+    if not (inner.startswith("{") and inner.endswith("}")):
+        raise FirmwareError(f"expected a C array, got {text[:60]!r}")
+    return [v.strip() for v in inner[1:-1].split(",") if v.strip()]
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """What the firmware knows about its model, read from ``model_settings.h``."""
+
+    fs: float
+    window: int
+    hop: int
+    leads: tuple[str, ...]
+    classes: tuple[str, ...]
+    thresholds: tuple[float, ...]
+    output_scale: float
+    output_zero_point: int
+    demographics_default: tuple[float, ...]
+    has_demographics: bool
+    arena_bytes: int
+
+    @classmethod
+    def from_header(cls, settings_dir: Path) -> "DeviceSettings":
+        """Parse the generated ``model_settings.h`` in ``settings_dir``.
+
+        Raises
+        ------
+        FirmwareError
+            If a constant is missing or malformed.
+        """
+        def val(name):
+            return settings_value(settings_dir, name)
+
+        def num(name):
+            return float(val(name).rstrip("f"))
+
+        def floats(name):
+            return tuple(float(v.rstrip("f")) for v in _parse_array(val(name)))
+
+        def strings(name):
+            return tuple(json.loads(s) for s in _parse_array(val(name)))
+
+        return cls(fs=num("kSampleRateHz"), window=int(val("kWindowSamples")),
+                   hop=int(val("kHopSamples")), leads=strings("kLeadNames"),
+                   classes=strings("kClassAbbrev"), thresholds=floats("kThresholds"),
+                   output_scale=num("kOutputScale"), output_zero_point=int(val("kOutputZeroPoint")),
+                   demographics_default=floats("kDemographicsDefault"),
+                   has_demographics=val("kHasDemographics") == "true",
+                   arena_bytes=int(val("kArenaBytes")))
 
 
 def _shape(build: HostBuild) -> tuple[int, int]:
@@ -254,56 +308,6 @@ def _run(args: list[str], stdin: bytes, window: int, n_leads: int, timeout: floa
     return parse_host_output(proc.stdout.decode(), window, n_leads)
 
 
-# ----------------------------------------------------------------------- replay frame codec
-
-
-def crc16_ccitt_false(data: bytes, crc: int = 0xFFFF) -> int:
-    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final XOR)."""
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-            crc &= 0xFFFF
-    return crc
-
-
-def encode_frame(frame_type: int, seq: int, payload: bytes = b"") -> bytes:
-    """One replay frame (firmware/PROTOCOL.md): sync, version, type, seq, len, payload, CRC."""
-    if len(payload) > FRAME_MAX_PAYLOAD:
-        raise ValueError(f"payload of {len(payload)} bytes exceeds {FRAME_MAX_PAYLOAD}")
-    body = struct.pack("<BBHH", PROTOCOL_VERSION, frame_type, seq & 0xFFFF, len(payload)) + payload
-    return FRAME_SYNC + body + struct.pack("<H", crc16_ccitt_false(body))
-
-
-def encode_sample_frames(samples: np.ndarray, *, samples_per_frame: int = 32, first_seq: int = 0,
-                         frame_type: int = FRAME_SAMPLES_MICROVOLTS, reset: bool = True) -> bytes:
-    """Encode ``(n, leads)`` int16 samples (µV or ADC counts) as consecutive frames.
-
-    With ``reset`` the stream starts with a reset frame (sequence ``first_seq``) and samples
-    frames follow from ``first_seq + 1``.
-    """
-    x = np.asarray(samples)
-    if x.ndim != 2:
-        raise ValueError(f"samples must be (n, leads), got shape {x.shape}")
-    n_leads = x.shape[1]
-    if samples_per_frame < 1 or 1 + 2 * samples_per_frame * n_leads > FRAME_MAX_PAYLOAD:
-        raise ValueError(f"{samples_per_frame} samples × {n_leads} leads do not fit one frame")
-    if x.dtype != np.int16:
-        if np.any(x < -32768) or np.any(x > 32767):
-            raise ValueError("samples do not fit int16; clip them first")
-        x = x.astype(np.int16)
-    out = bytearray()
-    seq = first_seq
-    if reset:
-        out += encode_frame(FRAME_RESET, seq)
-        seq += 1
-    for i in range(0, len(x), samples_per_frame):
-        chunk = x[i:i + samples_per_frame]
-        out += encode_frame(frame_type, seq, bytes([n_leads]) + chunk.astype("<i2").tobytes())
-        seq += 1
-    return bytes(out)
-
-
 # ------------------------------------------------------------------------------ arm build
 
 
@@ -362,3 +366,9 @@ def build_arm(settings_dir: Path | None = None, model_dir: Path | None = None,
     if not totals:
         raise FirmwareError(f"no arm-none-eabi-size totals in the build output:\n{out}")
     return {"core": totals[0], "core_model": totals[1] if len(totals) > 1 else None, "output": out}
+
+
+__all__ = ["FIRMWARE_DIR", "FirmwareError", "HostBuild", "HostWindows", "DeviceSettings",
+           "have_tool", "default_settings_dir", "build_host", "run_core_tests",
+           "parse_host_output", "settings_value", "run_host", "run_host_frames", "check_sketch",
+           "build_arm"]

@@ -6,7 +6,7 @@ behaves like the sketch (``firmware/lrh_ecg/lrh_ecg.ino``) in replay mode:
 
 * it prints the start-up ``{"hello": …}`` line;
 * the bytes it receives go, unchanged, into the compiled firmware core (``lrh_host
-  --frames``, built by :func:`lrh_tflm.firmware.build_host`), whose frame decoder and
+  --frames``, built by :func:`lrh_tflm.device.hostbuild.build_host`), whose frame decoder and
   preprocessing produce the int8 windows — so the simulation runs the firmware's code, not a
   re-implementation;
 * each window runs through the TFLite Micro host runtime (the ``tflite-micro`` wheel, same
@@ -45,7 +45,9 @@ from typing import Sequence
 
 import numpy as np
 
-from lrh_tflm import firmware as fw
+from lrh_tflm.device.hostbuild import DeviceSettings, HostBuild
+from lrh_tflm.device.protocol import FrameMirror, FrameStats, KOfNSmoother, decide, format_fixed, window_json
+from lrh_tflm.tflite.runtime import make_runner, quantize_array
 
 #: Inter-frame filler pushed after each complete frame so ``fread`` hands the frame to the core.
 _FILLER = bytes(256)
@@ -53,254 +55,6 @@ _FILLER = bytes(256)
 
 class DeviceError(RuntimeError):
     """The simulated device could not start (missing tool, model/settings mismatch)."""
-
-
-# --------------------------------------------------------------------- firmware arithmetic
-
-
-def decide(logits_q: np.ndarray, scale: float, zero_point: int,
-           thresholds: Sequence[float]) -> tuple[np.ndarray, int]:
-    """The sketch's ``lrh::Decide``: int8 logits → sigmoid probabilities and a decision mask.
-
-    Computed in float32 like the firmware: ``p = sigmoid((q - zp) · scale)``, class ``c`` is
-    decided when ``p[c] >= thresholds[c]``.
-
-    Returns
-    -------
-    (probabilities, mask)
-        float32 ``(C,)`` and the bitmask (bit ``c`` = class ``c``).
-    """
-    x = (np.asarray(logits_q, np.int32).reshape(-1) - int(zero_point)).astype(np.float32) \
-        * np.float32(scale)
-    with np.errstate(over="ignore"):
-        # Split by sign so exp never overflows (as the C++ Sigmoid does).
-        e = np.exp(-np.abs(x)).astype(np.float32)
-    p = np.where(x >= 0, np.float32(1) / (np.float32(1) + e), e / (np.float32(1) + e)).astype(np.float32)
-    on = p >= np.asarray(thresholds, np.float32)
-    return p, int(sum(1 << c for c in np.flatnonzero(on)))
-
-
-class KOfNSmoother:
-    """The sketch's ``lrh::KOfNSmoother``: a class is reported when decided in ``k`` of the last ``n`` windows."""
-
-    def __init__(self, k: int, n: int, n_classes: int):
-        self.n = min(max(int(n), 1), 32)
-        self.k = min(max(int(k), 1), self.n)
-        self.n_classes = int(n_classes)
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget the history (replay reset)."""
-        self._history = [0] * self.n_classes
-
-    def update(self, mask: int) -> int:
-        """Push one window's decision mask; return the smoothed mask."""
-        keep = (1 << self.n) - 1
-        out = 0
-        for c in range(self.n_classes):
-            self._history[c] = ((self._history[c] << 1) | ((mask >> c) & 1)) & keep
-            if bin(self._history[c]).count("1") >= self.k:
-                out |= 1 << c
-        return out
-
-
-def format_fixed(v: float, decimals: int) -> str:
-    """``lrh::JsonWriter::fixed``: round half away from zero, ``null`` for NaN/huge values."""
-    v = float(np.float32(v))
-    if v != v or abs(v) > 4e9:
-        return "null"
-    scale = 10 ** decimals
-    total = int(abs(v) * scale + 0.5)
-    if total > 0xFFFFFFFF:
-        return "null"
-    sign = "-" if v < 0 and total else ""
-    whole, frac = divmod(total, scale)
-    return f"{sign}{whole}." + f"{frac:0{decimals}d}" if decimals else f"{sign}{whole}"
-
-
-def window_json(*, t_ms: int, start: int, probs: Sequence[float], classes: Sequence[str],
-                raw_mask: int, mask: int, infer_us: int, lead_off: int, sat: int, n_leads: int,
-                overruns: int, missed: int) -> str:
-    """One window line exactly as ``lrh::FormatWindowJson`` writes it (with the newline)."""
-    def leads(bits):
-        return "[" + ",".join("1" if (bits >> i) & 1 else "0" for i in range(n_leads)) + "]"
-
-    p = ",".join(f"{json.dumps(c)}:{format_fixed(v, 3)}" for c, v in zip(classes, probs))
-    dec = ",".join(json.dumps(c) for i, c in enumerate(classes) if (mask >> i) & 1)
-    return (f'{{"t_ms":{t_ms},"start":{start},"p":{{{p}}},"dec":[{dec}],"raw_mask":{raw_mask},'
-            f'"mask":{mask},"infer_us":{infer_us},"lead_off":{leads(lead_off)},"sat":{leads(sat)},'
-            f'"overruns":{overruns},"missed":{missed}}}\n')
-
-
-# --------------------------------------------------------------------------- frame mirror
-
-
-@dataclass
-class FrameStats:
-    """Receiver counters of PROTOCOL.md (the names ``lrh_host`` prints)."""
-
-    frames_ok: int = 0
-    bad_crc: int = 0
-    malformed: int = 0
-    out_of_order: int = 0
-    lost: int = 0
-
-    def as_dict(self) -> dict:
-        return dict(frames_ok=self.frames_ok, bad_crc=self.bad_crc, malformed=self.malformed,
-                    out_of_order=self.out_of_order, lost=self.lost)
-
-
-class FrameMirror:
-    """The firmware's ``FrameDecoder`` state machine in Python (PROTOCOL.md, receiver rules).
-
-    Also counts samples since the last reset frame and predicts, like the firmware's
-    windower, which samples complete a window (first at ``window`` samples, then every
-    ``hop``).
-    """
-
-    def __init__(self, n_leads: int, window: int, hop: int):
-        self.n_leads, self.window, self.hop = int(n_leads), int(window), int(hop)
-        self.stats = FrameStats()
-        self._state = "sync0"
-        self._buf = bytearray()
-        self._need = 0
-        self._len = 0
-        self._expected: int | None = None
-        self.count = 0      # samples since reset
-        self._since = 0
-
-    @property
-    def idle(self) -> bool:
-        """True between frames (hunting for sync with no partial sync byte)."""
-        return self._state == "sync0"
-
-    def feed(self, byte: int) -> list[tuple[int, int]] | None:
-        """Feed one byte; return ``None`` unless a frame completed, else the windows it
-        completed as ``(start, lost_so_far)`` pairs (possibly empty).  A reset frame returns
-        ``[(-1, lost)]`` first so the caller can reset its smoother."""
-        st = self._state
-        if st == "sync0":
-            if byte == 0xA5:
-                self._state = "sync1"
-            return None
-        if st == "sync1":
-            if byte == 0x5A:
-                self._state, self._buf, self._need = "header", bytearray(), 6
-            elif byte != 0xA5:
-                self._state = "sync0"
-            return None
-        self._buf.append(byte)
-        if len(self._buf) < self._need:
-            return None
-        if st == "header":
-            ver, ftype, _seq, length = struct.unpack("<BBHH", bytes(self._buf))
-            if ver != fw.PROTOCOL_VERSION or length > fw.FRAME_MAX_PAYLOAD or ftype not in (
-                    fw.FRAME_SAMPLES_MICROVOLTS, fw.FRAME_SAMPLES_COUNTS, fw.FRAME_RESET):
-                return self._drop("malformed")
-            self._len = length
-            self._state = "payload" if length else "crc"
-            self._need += length if length else 2
-            return None
-        if st == "payload":
-            self._state = "crc"
-            self._need += 2
-            return None
-        return self._finish()
-
-    def _drop(self, counter: str) -> list:
-        setattr(self.stats, counter, getattr(self.stats, counter) + 1)
-        self._state = "sync0"
-        return []
-
-    def _finish(self) -> list:
-        body = bytes(self._buf[:6 + self._len])
-        (crc,) = struct.unpack("<H", bytes(self._buf[6 + self._len:8 + self._len]))
-        if fw.crc16_ccitt_false(body) != crc:
-            return self._drop("bad_crc")
-        _ver, ftype, seq, length = struct.unpack("<BBHH", body[:6])
-        payload = body[6:]
-        if ftype == fw.FRAME_RESET:
-            if length:
-                return self._drop("malformed")
-            self._state = "sync0"
-            self._expected = (seq + 1) & 0xFFFF
-            self.stats.frames_ok += 1
-            self.count = self._since = 0
-            return [(-1, self.stats.lost)]
-        n = self.n_leads
-        if length < 3 or payload[0] != n or (length - 1) % (2 * n):
-            return self._drop("malformed")
-        if self._expected is not None:
-            ahead = ((seq - self._expected + 0x8000) & 0xFFFF) - 0x8000  # signed 16-bit distance
-            if ahead < 0:
-                return self._drop("out_of_order")
-            self.stats.lost += ahead
-        self._expected = (seq + 1) & 0xFFFF
-        self._state = "sync0"
-        self.stats.frames_ok += 1
-        out = []
-        for _ in range((length - 1) // (2 * n)):
-            self.count += 1
-            self._since += 1
-            if self.count >= self.window and (self.count == self.window or self._since >= self.hop):
-                self._since = 0
-                out.append((self.count - self.window, self.stats.lost))
-        return out
-
-
-# ------------------------------------------------------------------------ device settings
-
-
-def _parse_array(text: str) -> list[str]:
-    inner = text.strip()
-    if not (inner.startswith("{") and inner.endswith("}")):
-        raise DeviceError(f"expected a C array, got {text[:60]!r}")
-    return [v.strip() for v in inner[1:-1].split(",") if v.strip()]
-
-
-@dataclass(frozen=True)
-class DeviceSettings:
-    """What the firmware knows about its model, read from ``model_settings.h``."""
-
-    fs: float
-    window: int
-    hop: int
-    leads: tuple[str, ...]
-    classes: tuple[str, ...]
-    thresholds: tuple[float, ...]
-    output_scale: float
-    output_zero_point: int
-    demographics_default: tuple[float, ...]
-    has_demographics: bool
-    arena_bytes: int
-
-    @classmethod
-    def from_header(cls, settings_dir: Path) -> "DeviceSettings":
-        """Parse the generated ``model_settings.h`` in ``settings_dir``."""
-        text = (Path(settings_dir) / "model_settings.h").read_text()
-
-        def val(name):
-            # Arrays carry their dimensions before the '=' (kLeadNames[kNumLeads] = {...}).
-            m = re.search(rf"\b{name}(?:\[[^\]]*\])*\s*=\s*([^;]+);", text)
-            if not m:
-                raise DeviceError(f"{name} not found in {settings_dir}/model_settings.h")
-            return m.group(1).strip()
-
-        def num(name):
-            return float(val(name).rstrip("f"))
-
-        def strings(name):
-            return tuple(json.loads(s) for s in _parse_array(val(name)))
-
-        return cls(fs=num("kSampleRateHz"), window=int(val("kWindowSamples")),
-                   hop=int(val("kHopSamples")), leads=strings("kLeadNames"),
-                   classes=strings("kClassAbbrev"),
-                   thresholds=tuple(float(v.rstrip("f")) for v in _parse_array(val("kThresholds"))),
-                   output_scale=num("kOutputScale"), output_zero_point=int(val("kOutputZeroPoint")),
-                   demographics_default=tuple(float(v.rstrip("f")) for v in
-                                              _parse_array(val("kDemographicsDefault"))),
-                   has_demographics=val("kHasDemographics") == "true",
-                   arena_bytes=int(val("kArenaBytes")))
 
 
 # --------------------------------------------------------------------------------- device
@@ -334,7 +88,7 @@ class SimulatedDevice:
     Parameters
     ----------
     build
-        A host build (:func:`lrh_tflm.firmware.build_host`) for the model's settings.
+        A host build (:func:`lrh_tflm.device.hostbuild.build_host`) for the model's settings.
     tflite_bytes
         The int8 model the "board" runs (the one ``model_data.cc`` would hold).
     hop
@@ -350,16 +104,13 @@ class SimulatedDevice:
     Use as a context manager; :attr:`port` is the path a client opens.
     """
 
-    def __init__(self, build: fw.HostBuild, tflite_bytes: bytes, *, hop: int | None = None,
+    def __init__(self, build: HostBuild, tflite_bytes: bytes, *, hop: int | None = None,
                  smooth: tuple[int, int] = (2, 3), timeout_s: float = 10.0,
                  settings: DeviceSettings | None = None):
-        from lrh_tflm.data.preprocess import quantise
-        from lrh_tflm.interpreters import make_runner
-
         if shutil.which("stdbuf") is None:
             raise DeviceError("`stdbuf` (coreutils) is needed to line-buffer lrh_host's output")
         if not Path(build.host).is_file():
-            raise DeviceError(f"{build.host} not found; build it with lrh_tflm.firmware.build_host")
+            raise DeviceError(f"{build.host} not found; build it with lrh_tflm.device.hostbuild.build_host")
         self.build = build
         self.settings = settings or DeviceSettings.from_header(build.settings_dir)
         s = self.settings
@@ -375,9 +126,8 @@ class SimulatedDevice:
             raise DeviceError("model output quantisation differs from model_settings.h")
         if (self.runner.demo is not None) != s.has_demographics:
             raise DeviceError("demographics input does not match model_settings.h")
-        self._demo_q = None if self.runner.demo is None else quantise(
-            np.asarray(s.demographics_default, np.float32), self.runner.demo.scale,
-            self.runner.demo.zero_point)
+        self._demo_q = None if self.runner.demo is None else quantize_array(
+            np.asarray(s.demographics_default, np.float32), self.runner.demo)
         self._smoother = KOfNSmoother(*smooth, n_classes=len(s.classes))
         self._mirror = FrameMirror(len(s.leads), s.window, self.hop)
         self.report = DeviceReport(stats=self._mirror.stats)
@@ -546,5 +296,4 @@ class SimulatedDevice:
         self.report.windows += 1
 
 
-__all__ = ["SimulatedDevice", "DeviceSettings", "DeviceReport", "DeviceError", "FrameMirror",
-           "FrameStats", "KOfNSmoother", "decide", "format_fixed", "window_json"]
+__all__ = ["SimulatedDevice", "DeviceReport", "DeviceError"]

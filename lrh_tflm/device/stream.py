@@ -1,6 +1,6 @@
 """Replay a recorded ECG into a board over serial and compare its decisions with the host's.
 
-The board (``firmware/lrh_ecg``, or :class:`lrh_tflm.simdevice.SimulatedDevice`) accepts the
+The board (``firmware/lrh_ecg``, or :class:`lrh_tflm.device.simdevice.SimulatedDevice`) accepts the
 replay frames of ``firmware/PROTOCOL.md`` in place of its ADC and answers with one JSON line
 per window.  This module
 
@@ -19,6 +19,7 @@ No TensorFlow is imported here; a model is loaded only when a host reference is 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -27,9 +28,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from lrh_tflm import firmware as fw
+from lrh_tflm.artifact import preprocess_config, sidecar_classes, sidecar_thresholds
 from lrh_tflm.config import PreprocessConfig
+from lrh_tflm.data.preprocess import (DEMOGRAPHICS_DEFAULT, apply_bandpass, bandpass_sos,
+                                      check_record, normalise_window, resample, to_canonical)
 from lrh_tflm.data.record import Record
+from lrh_tflm.device.protocol import (FRAME_MAX_PAYLOAD, FRAME_RESET, KOfNSmoother, decide,
+                                      encode_frame, encode_sample_frames)
+from lrh_tflm.tflite.runtime import make_runner, quantize_array
 
 #: Longest line accepted from the board; anything longer is counted as malformed.
 MAX_LINE_BYTES = 4096
@@ -93,8 +99,6 @@ def record_samples_uv(record: Record, cfg: PreprocessConfig) -> tuple[np.ndarray
     RecordError
         For records the preprocessing refuses (NaN, flat, too short, missing leads…).
     """
-    from lrh_tflm.data.preprocess import check_record, resample, to_canonical
-
     check_record(record, cfg)
     x = resample(to_canonical(record, cfg.leads), record.fs, cfg.fs, axis=1).T
     uv = np.rint(np.asarray(x, np.float64) * 1000.0)
@@ -120,19 +124,13 @@ class HostReference:
     tflite_bytes
         The int8 model (the same one the board runs).
     sidecar
-        Its sidecar (:func:`lrh_tflm.infer.load_sidecar`): leads, fs, window, classes,
+        Its sidecar (:func:`lrh_tflm.artifact.read_bundle_sidecar`): leads, fs, window, classes,
         thresholds, preprocessing.
     runtime
         ``"tflm"`` (default; the MCU's kernels), ``"litert-ref"`` or ``"litert"``.
     """
 
     def __init__(self, tflite_bytes: bytes, sidecar: dict, runtime: str = "tflm"):
-        import hashlib
-
-        from lrh_tflm.data.preprocess import DEMOGRAPHICS_DEFAULT, quantise
-        from lrh_tflm.export import preprocess_config, sidecar_classes, sidecar_thresholds
-        from lrh_tflm.interpreters import make_runner
-
         self.cfg = preprocess_config(sidecar)
         self.codes, self.classes = sidecar_classes(sidecar)
         self.thresholds = np.asarray(sidecar_thresholds(sidecar, self.codes), np.float32)
@@ -143,14 +141,11 @@ class HostReference:
             raise StreamError(f"model input {list(ecg.shape)} is not an int8 window of "
                               f"{self.cfg.window} samples × {len(self.cfg.leads)} leads (sidecar)")
         # The board knows no age or sex: it feeds the default vector, and so does the host.
-        self._demo_q = None if self.runner.demo is None else quantise(
-            np.asarray(DEMOGRAPHICS_DEFAULT, np.float32), self.runner.demo.scale,
-            self.runner.demo.zero_point)
+        self._demo_q = None if self.runner.demo is None else quantize_array(
+            np.asarray(DEMOGRAPHICS_DEFAULT, np.float32), self.runner.demo)
 
     def windows(self, samples_uv: np.ndarray, starts: Sequence[int]) -> np.ndarray:
         """int8 model inputs ``(n, window, leads)`` at ``starts`` of a stream that began with a reset."""
-        from lrh_tflm.data.preprocess import apply_bandpass, bandpass_sos, normalise_window, quantise
-
         # The firmware divides int16 µV by 1000 in float32; filter from zero state at sample 0.
         mv = np.asarray(samples_uv).astype(np.float32) / np.float32(1000)
         filtered = apply_bandpass(mv.astype(np.float64), bandpass_sos(self.cfg), axis=0).astype(np.float32)
@@ -161,18 +156,15 @@ class HostReference:
         if not len(starts):
             return np.zeros((0, w, len(self.cfg.leads)), np.int8)
         wins = np.stack([filtered[s:s + w] for s in starts])
-        return quantise(normalise_window(wins, self.cfg), self.runner.ecg.scale,
-                        self.runner.ecg.zero_point)
+        return quantize_array(normalise_window(wins, self.cfg), self.runner.ecg)
 
     def decide(self, samples_uv: np.ndarray, starts: Sequence[int],
                smooth: tuple[int, int] = (2, 3)) -> tuple[np.ndarray, list[int], list[int]]:
         """Probabilities, raw masks and smoothed masks for consecutive windows at ``starts``.
 
-        Post-processing is the firmware's (:func:`lrh_tflm.simdevice.decide`, k-of-n
+        Post-processing is the firmware's (:func:`lrh_tflm.device.protocol.decide`, k-of-n
         smoothing in window order).
         """
-        from lrh_tflm.simdevice import KOfNSmoother, decide
-
         out = self.runner.output
         smoother = KOfNSmoother(*smooth, n_classes=len(self.classes))
         probs, raw, smoothed = [], [], []
@@ -311,9 +303,9 @@ class _LineReader:
 def encode_replay(samples_uv: np.ndarray, cfg: StreamConfig) -> list[bytes]:
     """The session's frames: a reset frame, then samples frames of ``cfg.samples_per_frame`` rows."""
     x = np.asarray(samples_uv, np.int16)
-    frames = [fw.encode_frame(fw.FRAME_RESET, cfg.first_seq)]
+    frames = [encode_frame(FRAME_RESET, cfg.first_seq)]
     for k, i in enumerate(range(0, len(x), cfg.samples_per_frame)):
-        frames.append(fw.encode_sample_frames(x[i:i + cfg.samples_per_frame],
+        frames.append(encode_sample_frames(x[i:i + cfg.samples_per_frame],
                                               samples_per_frame=cfg.samples_per_frame,
                                               first_seq=cfg.first_seq + 1 + k, reset=False))
     return frames
@@ -633,7 +625,7 @@ def stream_record(port, record: Record, *, cfg: StreamConfig = StreamConfig(),
     """
     pcfg = host.cfg if host is not None else (model_cfg or PreprocessConfig())
     leads = len(pcfg.leads)
-    if not 1 <= cfg.samples_per_frame or 1 + 2 * cfg.samples_per_frame * leads > fw.FRAME_MAX_PAYLOAD:
+    if not 1 <= cfg.samples_per_frame or 1 + 2 * cfg.samples_per_frame * leads > FRAME_MAX_PAYLOAD:
         raise StreamError(f"{cfg.samples_per_frame} samples × {leads} leads do not fit one frame")
     samples, clipped = record_samples_uv(record, pcfg)
     frames = encode_replay(samples, cfg)

@@ -1,7 +1,8 @@
 """``lrh-tflm build``: records to a firmware-ready int8 model, as a chain of resumable stages.
 
-This module only orchestrates: every stage calls the library (data, train, quantize,
-parity, export, report) and records its summary through :class:`lrh_tflm.stages.StageRunner`,
+This module only orchestrates: every stage calls the library (data, train, the recipes of
+:mod:`lrh_tflm.pipeline.recipes`, parity, codegen, report) and records its summary through
+:class:`lrh_tflm.pipeline.stages.StageRunner`,
 which reuses a stage whose inputs and configuration are unchanged and resumes a killed build
 from the last finished stage.
 
@@ -20,6 +21,8 @@ Stages (folders under ``--out``)::
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -28,13 +31,25 @@ from typing import Callable
 
 import numpy as np
 
-from lrh_tflm import __version__
+import lrh_tflm.models as models
+from lrh_tflm.artifact import load_any
 from lrh_tflm.config import Profile, get_profile
-from lrh_tflm.io import config_hash, read_json, write_json_atomic
+from lrh_tflm.data.cache import prepare
+from lrh_tflm.data.pipeline import eval_windows
+from lrh_tflm.data.record import ProblemLog
+from lrh_tflm.data.sources import open_source
+from lrh_tflm.data.splits import split_indices
+from lrh_tflm.device.codegen import FIRMWARE_FILES, export_firmware
+from lrh_tflm.distill import distill_schedule
+from lrh_tflm.io import read_json, write_bytes_atomic, write_json_atomic
 from lrh_tflm.leads import LEADS, label, parse_leads
-from lrh_tflm.stages import StageResult, StageRunner
+from lrh_tflm.pipeline import recipes
+from lrh_tflm.pipeline.report import make_build_report
+from lrh_tflm.pipeline.stages import StageResult, StageRunner
+from lrh_tflm.tflite.parity import parity_chain
+from lrh_tflm.train import train_stage
 
-#: Parity limits of the build's parity stage (lrh_tflm.parity): TFLM must equal LiteRT's
+#: Parity limits of the build's parity stage (lrh_tflm.tflite.parity): TFLM must equal LiteRT's
 #: reference kernels bit for bit; a model that misses is still exported (the firmware runs
 #: the TFLM kernels, which ``lrh-tflm run --runtime tflm`` reproduces exactly), but the
 #: stage prints a warning, lists every failing window in parity.json and the report shows
@@ -108,10 +123,6 @@ def resolve_profile(opts: BuildOptions) -> Profile:
 def models_fingerprint() -> str:
     """Hash of the model-building sources: saved weights only fit the graph that made them,
     so a change there must retrain instead of reusing a stage whose weights no longer load."""
-    import hashlib
-
-    import lrh_tflm.models as models
-
     h = hashlib.sha256()
     for path in sorted(Path(models.__file__).parent.glob("*.py")):
         h.update(path.name.encode() + path.read_bytes())
@@ -120,8 +131,6 @@ def models_fingerprint() -> str:
 
 def machine_description() -> dict:
     """Where the numbers were measured."""
-    import os
-
     cpu = platform.processor() or ""
     try:
         cpu = next((line.split(":", 1)[1].strip() for line in
@@ -161,11 +170,6 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
     -------
     BuildResult
     """
-    from lrh_tflm.data.cache import prepare
-    from lrh_tflm.data.record import ProblemLog
-    from lrh_tflm.data.sources import open_source
-    from lrh_tflm.data.splits import split_indices
-
     t_start = time.perf_counter()
     profile = resolve_profile(opts)
     leads = parse_leads(opts.leads)
@@ -204,8 +208,6 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
 
     def train(name: str, role: str, model_leads, teachers: tuple[StageResult, ...] = (),
               weights: tuple[float, ...] | None = None) -> StageResult:
-        from lrh_tflm.train import train_stage
-
         model_cfg = profile.teacher if role != "student" else profile.student
         train_cfg = profile.teacher_train if role != "student" else profile.student_train
         key = {**common, "role": role, "leads": model_leads, "model": asdict(model_cfg),
@@ -220,8 +222,6 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
             return trained.summary()
 
         return runner.run(name, key, fn, _describe_train)
-
-    from lrh_tflm.distill import distill_schedule
 
     teacher12 = train("teacher-12", "teacher", LEADS)
     steps = distill_schedule(profile.kd.scheme, profile.kd.teacher_weights)
@@ -243,13 +243,11 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
     kd_teachers = tuple(trained[t] for t in student_step.teachers)
 
     # ---- quantisation
-    from lrh_tflm import deploy as Q
-
     qat_key = {**common, "student": student_kd.key, "quant": asdict(profile.quant),
                "teachers": [t.key for t in kd_teachers], "kd": asdict(profile.kd)}
 
     def qat_fn(folder: Path) -> dict:
-        return Q.qat_stage(Path(student_kd.summary["model_dir"]), prepared, splits, profile=profile,
+        return recipes.qat_stage(Path(student_kd.summary["model_dir"]), prepared, splits, profile=profile,
                            out_dir=folder,
                            teachers=[Path(t.summary["model_dir"]) for t in kd_teachers],
                            teacher_weights=student_step.weights if kd_teachers else None,
@@ -258,7 +256,7 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
     qat = runner.run("qat", qat_key, qat_fn)
 
     def int8_fn(folder: Path) -> dict:
-        return Q.int8_stage(Path(qat.summary["model_dir"]),
+        return recipes.int8_stage(Path(qat.summary["model_dir"]),
                             Path(student_kd.summary["model_dir"]),
                             Path(teacher12.summary["model_dir"]), prepared, splits,
                             profile=profile, out_dir=folder, seed=opts.seed)
@@ -268,11 +266,7 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
                                  f"{s['test_score']:.3f}, {s['latency_ms']['student_int8']:.2f} ms"))
 
     def parity_fn(folder: Path) -> dict:
-        from lrh_tflm.parity import parity_chain
-        from lrh_tflm.data.pipeline import eval_windows
-        from lrh_tflm.saved import load_model
-
-        keras_model, side = Q.load_any(Path(qat.summary["model_dir"]))
+        keras_model, side = load_any(Path(qat.summary["model_dir"]))
         idx = np.asarray(splits["test"])
         ecg, demo, _ = eval_windows(prepared, idx, int(prepared.pre.window), leads)
         abbr = list(prepared.classes.abbreviations)
@@ -289,8 +283,6 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
                         lambda s: s.get("line", ""))
 
     def export_fn(folder: Path) -> dict:
-        from lrh_tflm.export import export_firmware
-
         tfl = Path(int8.summary["int8"])
         side = read_json(tfl.with_suffix(".json"))
         res = export_firmware(tfl, side, folder / "firmware", hop=profile.hop,
@@ -310,8 +302,6 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
 
     stage_seconds = {name: round(r.seconds, 2) for name, r in runner.results.items()}
     total = time.perf_counter() - t_start
-    from lrh_tflm.report import make_build_report
-
     report_path, bench = make_build_report(out / "report", opts=opts, profile=profile,
                                      prepared=prepared, splits=splits, stages=runner.results,
                                      stage_seconds=stage_seconds, machine=machine_description(),
@@ -326,9 +316,6 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
 
 def install_firmware(src: Path, firmware: Path) -> list[Path]:
     """Copy the generated firmware files into a sketch folder (its ``src/`` if it has one)."""
-    from lrh_tflm.export import FIRMWARE_FILES
-    from lrh_tflm.io import write_bytes_atomic
-
     firmware = Path(firmware)
     dest = firmware / "src" if (firmware / "src").is_dir() or firmware.name == "lrh_ecg" else firmware
     written = []

@@ -1,6 +1,6 @@
-"""From a trained float student to int8 artefacts: QAT fine-tuning (KD continues) and conversion.
+"""Stage recipes from a trained float student to int8 artefacts: QAT (KD continues), conversion.
 
-Two stage recipes used by :mod:`lrh_tflm.build` (and usable on their own):
+Two stage recipes used by :mod:`lrh_tflm.pipeline.build` (and usable on their own):
 
 - :func:`qat_stage` — quantisation-aware fine-tuning of a saved student inside the same
   :class:`~lrh_tflm.distill.Distiller` and teachers as its KD stage (or nothing, for PTQ);
@@ -16,28 +16,19 @@ from typing import Sequence
 
 import numpy as np
 
+from lrh_tflm import metrics as M
+from lrh_tflm.artifact import load_any, load_model, read_sidecar, save_model, write_model_bundle
 from lrh_tflm.config import TrainConfig
-from lrh_tflm.io import finite
-
-
-def load_any(path: Path):
-    """Load a saved model folder, float or QAT (``sidecar["qat"]``), with its sidecar."""
-    from lrh_tflm.saved import WEIGHTS_FILE, config_from_dict, load_model, read_sidecar
-
-    path = Path(path)
-    meta = read_sidecar(path)
-    if not meta.get("qat"):
-        return load_model(path)
-    from lrh_tflm.models import build_model
-    from lrh_tflm.quantize import quantize_aware, quantize_scope
-
-    cfg = config_from_dict(meta["kind"], meta["model_config"])
-    float_model = build_model(meta["kind"], cfg, int(meta["n_leads"]), int(meta["window"]),
-                              int(meta["n_classes"]))
-    model = quantize_aware(float_model)
-    with quantize_scope():
-        model.load_weights(str(path / WEIGHTS_FILE))
-    return model, meta
+from lrh_tflm.data.pipeline import eval_windows, make_dataset, representative_windows
+from lrh_tflm.distill import Distiller
+from lrh_tflm.infer import Predictor
+from lrh_tflm.io import finite, write_bytes_atomic
+from lrh_tflm.leads import lead_indices
+from lrh_tflm.tflite.convert import check_ops, convert_float, convert_int8
+from lrh_tflm.tflite.qat import calibrate_ranges, quantize_aware, unquantized_layers
+from lrh_tflm.tflite.runtime import make_runner
+from lrh_tflm.tflite.schema import tflite_ops
+from lrh_tflm.train import predict_probs, train_model
 
 
 @dataclass
@@ -65,7 +56,7 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
     """Quantisation-aware fine-tuning of a saved student, distillation continuing.
 
     The QAT model's activation ranges start at those of ``profile.quant.representative_windows``
-    training windows (:func:`lrh_tflm.quantize.calibrate_ranges`), then QAT refines them.
+    training windows (:func:`lrh_tflm.tflite.qat.calibrate_ranges`), then QAT refines them.
 
     With ``profile.quant.mode == "ptq"`` nothing is trained: the float student is passed on
     and the int8 stage quantises it post-training.
@@ -73,7 +64,7 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
     Parameters
     ----------
     student_dir
-        The saved float student (``lrh_tflm.saved``).
+        The saved float student (:mod:`lrh_tflm.artifact`).
     prepared, splits
         Prepared data and its splits.
     profile
@@ -89,14 +80,6 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
     -------
     QATResult
     """
-    from lrh_tflm import metrics as M
-    from lrh_tflm.data.pipeline import eval_windows, make_dataset, representative_windows
-    from lrh_tflm.distill import Distiller
-    from lrh_tflm.leads import lead_indices
-    from lrh_tflm.quantize import calibrate_ranges, quantize_aware, unquantized_layers
-    from lrh_tflm.saved import load_model, read_sidecar, save_model
-    from lrh_tflm.train import predict_probs, train_model
-
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     quant = profile.quant
@@ -147,8 +130,6 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
 def median_latency_ms(tflite_bytes: bytes, *, runs: int = 50, warmup: int = 5,
                       runtime: str = "litert") -> float:
     """Median wall time (ms) of one single-thread LiteRT invoke on a zero input window."""
-    from lrh_tflm.interpreters import make_runner
-
     runner = make_runner(tflite_bytes, runtime, num_threads=1)
     feeds = [np.zeros(t.shape, dtype=t.dtype) for t in (runner.ecg, runner.demo) if t is not None]
     for _ in range(warmup):
@@ -175,13 +156,6 @@ def int8_stage(qat_dir: Path, float_dir: Path, teacher_dir: Path, prepared, spli
         Paths, sizes, ops, test metrics of the int8 model and median latencies (ms) of the
         float teacher, float student and int8 student (LiteRT, one thread).
     """
-    from lrh_tflm import metrics as M
-    from lrh_tflm.data.pipeline import eval_windows, representative_windows
-    from lrh_tflm.export import write_model_bundle
-    from lrh_tflm.infer import Predictor
-    from lrh_tflm.quantize import check_ops, convert_float, convert_int8, tflite_ops
-    from lrh_tflm.saved import load_model
-
     out_dir = Path(out_dir)
     qat_model, side = load_any(qat_dir)
     float_model, float_side = load_model(float_dir)
@@ -199,8 +173,6 @@ def int8_stage(qat_dir: Path, float_dir: Path, teacher_dir: Path, prepared, spli
     int8_path = write_model_bundle(int8, {**side, **info}, out_dir, "student_int8")
     float_path = write_model_bundle(student_float, float_side, out_dir, "student_float")
     teacher_path = out_dir / "teacher_float.tflite"
-    from lrh_tflm.io import write_bytes_atomic
-
     write_bytes_atomic(teacher_path, teacher_float)
 
     test = np.asarray(splits["test"])

@@ -1,17 +1,24 @@
 """The build report: PNG figures, ``report.md``, ``model_card.json`` and ``benchmark.json``.
 
-Pure presentation: it receives measured numbers and arrays from :mod:`lrh_tflm.build` and
+Pure presentation: it receives measured numbers and arrays from :mod:`lrh_tflm.pipeline.build` and
 draws them; nothing here trains, converts or times anything.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from lrh_tflm.io import read_history, write_json_atomic, write_text_atomic
+from lrh_tflm import __version__
+from lrh_tflm.artifact import load_model
+from lrh_tflm.data.pipeline import eval_windows
+from lrh_tflm.io import read_history, read_json, write_json_atomic, write_text_atomic
+from lrh_tflm.leads import lead_indices
+from lrh_tflm.models.footprint import count_macs, count_params
+from lrh_tflm.train import predict_probs
 
 
 @dataclass
@@ -334,7 +341,7 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
     prepared, splits
         The prepared data and its splits.
     stages
-        Stage name → :class:`lrh_tflm.stages.StageResult`.
+        Stage name → :class:`lrh_tflm.pipeline.stages.StageResult`.
     stage_seconds
         Stage name → seconds (0-ish for reused stages).
     machine
@@ -347,15 +354,6 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
     (Path, dict)
         ``report.md`` and the benchmark dict.
     """
-    import time as _time
-
-    from lrh_tflm import __version__
-    from lrh_tflm.data.pipeline import eval_windows
-    from lrh_tflm.io import read_json
-    from lrh_tflm.models.footprint import count_macs, count_params
-    from lrh_tflm.saved import load_model
-    from lrh_tflm.train import predict_probs
-
     classes = list(prepared.classes.classes)
     abbr = list(prepared.classes.abbreviations)
     test = np.asarray(splits["test"])
@@ -366,8 +364,6 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
     def keras_result(name: str, stage: str) -> ModelResult:
         s = stages[stage].summary
         model, side = load_model(Path(s["model_dir"]))
-        from lrh_tflm.leads import lead_indices
-
         idx = lead_indices(side["leads"], prepared.leads)
         probs = predict_probs(model, {"ecg": ecg12[..., idx], "demo": demo})
         hist = Path(s["model_dir"]).parent / "train" / "history.csv"
@@ -405,7 +401,7 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
     kd_gain = None if kd is None or not none else 100.0 * (kd - none) / abs(none)
     f_score, q_score = metric("student-kd", "score"), metric("student-int8", "score")
     bench = {
-        "version": __version__, "created": _time.strftime("%Y-%m-%d %H:%M:%S"),
+        "version": __version__, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "profile": profile.name, "leads": ",".join(by["student-kd"].leads),
         "reduced_leads": ",".join(by["teacher-reduced"].leads), "kd": profile.kd.scheme,
         "kd_loss": profile.kd.loss, "student": profile.student.variant,
@@ -438,8 +434,6 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
         "stage_seconds": stage_seconds,
     }
     # Example strips: the first few test records, with the int8 student's decisions.
-    from lrh_tflm.leads import lead_indices
-
     idx = lead_indices(by["student-kd"].leads, prepared.leads)
     pick = np.arange(min(4, len(test)))
     pred = int8_probs >= thresholds

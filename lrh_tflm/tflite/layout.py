@@ -22,18 +22,16 @@ LiteRT's bundled flatbuffer schema is used (no TensorFlow import).
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from lrh_tflm.quantize import is_constant, litert_schema, unpack_model
+from lrh_tflm.tflite.schema import (BUFFER_ALIGNMENT, is_constant, litert_schema, pack_model,
+                                    unpack_model)
 
 #: Metadata name TFLM looks for (micro_allocation_info.cc) and the format version it expects.
 OFFLINE_PLAN_METADATA = "OfflineMemoryAllocation"
 OFFLINE_PLAN_VERSION = 1
-#: TFLM aligns every arena buffer to 16 bytes (MicroArenaBufferAlignment()).
-BUFFER_ALIGNMENT = 16
 #: Offset meaning "let TFLM's planner place this tensor" (constants, unused tensors).
 ONLINE = -1
 
@@ -194,47 +192,6 @@ def _check(plan: ArenaPlan, model) -> None:
                 raise LayoutError(f"tensors {t} and {u} are alive together but overlap in the arena")
 
 
-@functools.lru_cache(maxsize=None)
-def _aligned_buffer_class():
-    """BufferT whose data vector starts on a 16-byte boundary, as the converter writes it."""
-    schema = litert_schema()
-
-    class AlignedBufferT(schema.BufferT):
-        def Pack(self, builder):  # noqa: N802  (flatbuffers' generated name)
-            data = None
-            if self.data is not None:
-                raw = bytes(np.asarray(self.data, dtype=np.uint8).tobytes())
-                builder.StartVector(1, len(raw), BUFFER_ALIGNMENT)
-                builder.head = builder.head - len(raw)
-                builder.Bytes[builder.head:builder.head + len(raw)] = raw
-                data = builder.EndVector()
-            schema.BufferStart(builder)
-            if data is not None:
-                schema.BufferAddData(builder, data)
-            schema.BufferAddOffset(builder, self.offset)
-            schema.BufferAddSize(builder, self.size)
-            return schema.BufferEnd(builder)
-
-    return AlignedBufferT
-
-
-def pack_model(model) -> bytes:
-    """Serialise a ``ModelT`` (its ``buffers`` are rewrapped in place so that every buffer's
-    data starts on a 16-byte boundary, as the converter writes them)."""
-    import flatbuffers
-
-    cls = _aligned_buffer_class()
-    aligned = []
-    for buf in model.buffers:
-        new = cls()
-        new.data, new.offset, new.size = buf.data, buf.offset, buf.size
-        aligned.append(new)
-    model.buffers = aligned
-    builder = flatbuffers.Builder(1 << 16)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
 def layout_for_mcu(tflite: bytes, *, strip_names: bool = True,
                    plan: bool = True) -> bytes:
     """Return the flatbuffer with intermediate names blanked and the arena plan embedded.
@@ -315,4 +272,4 @@ def embedded_plan(tflite: bytes) -> tuple[int, ...] | None:
 
 
 __all__ = ["ArenaPlan", "LayoutError", "OFFLINE_PLAN_METADATA", "plan_arena", "check_plan",
-           "layout_for_mcu", "without_plan", "embedded_plan", "pack_model"]
+           "layout_for_mcu", "without_plan", "embedded_plan"]

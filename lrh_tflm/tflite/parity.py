@@ -6,7 +6,7 @@ The checks, each on every window given:
    TFLM kernels; LiteRT-ref is the converter's own arithmetic);
 2. LiteRT default kernels (XNNPACK), *op by op*: every kernel within ``max_lsb`` (1) int8
    steps of the reference kernel on identical inputs (the reference's own intermediate
-   tensors), on every window (:func:`lrh_tflm.interpreters.op_lsb_divergence`);
+   tensors), on every window (:func:`op_lsb_divergence`);
 3. XNNPACK end to end: its decisions agree with the reference's on at least
    ``min_agreement`` of (window, class) pairs;
 4. the int8 decisions (dequantise → sigmoid → ≥ threshold) agree with the Keras (QAT) model's
@@ -32,9 +32,14 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from lrh_tflm.interpreters import (ModelFormatError, Runner, first_divergence, make_runner,
-                                   op_lsb_divergence)
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from tflite_micro.python.tflite_micro import runtime as tflm
+
 from lrh_tflm.io import write_json_atomic
+from lrh_tflm.tflite.layout import without_plan
+from lrh_tflm.tflite.runtime import Runner, make_runner, measure_arena, quiet_fds, shaped_input
+from lrh_tflm.tflite.schema import (ModelFormatError, find_inputs, io_details, is_constant,
+                                    op_name, pack_model, unpack_model)
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ class ParityReport:
         The TFLM limit applied (0: bit-exact required).
     divergence
         For the first window where TFLM and the reference differ: the record, window and the
-        first operator whose output differs (:func:`lrh_tflm.interpreters.first_divergence`).
+        first operator whose output differs (:func:`first_divergence`).
     xnnpack_error
         Why XNNPACK (or one of its kernels alone) could not run; ``None`` when it ran.
     max_lsb_xnnpack_op
@@ -365,4 +370,192 @@ def _xnnpack_kernels(tflite_int8: bytes, ref_runner: Runner, windows: np.ndarray
     return {"max_lsb": top, "worst": worst, "ops": table, "failures": failures}
 
 
-__all__ = ["ParityFailure", "ParityReport", "parity_chain", "keras_logits"]
+# ----------------------------------------------------------------- kernel by kernel
+
+
+def first_divergence(tflite_bytes: bytes, ecg_q: np.ndarray,
+                     demo_q: np.ndarray | None = None) -> dict | None:
+    """The first operator whose output differs between TFLM and LiteRT-ref on one input.
+
+    Both runtimes are run with every intermediate tensor preserved and compared op by op in
+    execution order — the way to tell which kernel breaks bit-exactness.
+
+    Returns
+    -------
+    dict or None
+        ``{"op_index", "op_name", "max_lsb", "mismatched", "size"}`` of the first differing
+        operator output, or ``None`` when every intermediate tensor matches.
+    """
+    inputs, _ = io_details(tflite_bytes)
+    ecg, demo = find_inputs(inputs)
+    feeds = {ecg.position: shaped_input(ecg_q, ecg)}
+    if demo is not None:
+        feeds[demo.position] = shaped_input(demo_q, demo)
+    ref = Interpreter(model_content=bytes(tflite_bytes), num_threads=1,
+                      experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                      experimental_preserve_all_tensors=True)
+    ref.allocate_tensors()
+    in_index = [d["index"] for d in ref.get_input_details()]
+    for pos, arr in feeds.items():
+        ref.set_tensor(in_index[pos], arr)
+    ref.invoke()
+    # Preserving every tensor needs each in its own memory: drop the offline arena plan.
+    unplanned = without_plan(tflite_bytes)
+    with quiet_fds():
+        micro = tflm.Interpreter.from_bytes(
+            unplanned, arena_size=max(4 * measure_arena(unplanned), 1 << 20),
+            intrepreter_config=tflm.InterpreterConfig.kPreserveAllTensors)
+    for pos, arr in feeds.items():
+        micro.set_input(arr, pos)
+    micro.invoke()
+    for op in ref._get_ops_details():  # the only LiteRT API listing ops in execution order
+        for t in op["outputs"]:
+            a = ref.get_tensor(int(t))
+            b = np.asarray(micro.GetTensor(int(t), 0)["tensor_data"]).reshape(a.shape)
+            diff = np.abs(a.astype(np.int64) - b.astype(np.int64))
+            if diff.any():
+                return {"op_index": int(op["index"]), "op_name": op["op_name"],
+                        "max_lsb": int(diff.max()), "mismatched": int((diff > 0).sum()),
+                        "size": int(diff.size)}
+    return None
+
+
+def _one_op_models(tflite_bytes: bytes) -> list[tuple[int, str, list[int], list[int], bytes]]:
+    """For every operator of subgraph 0, in execution order: a flatbuffer running only that op.
+
+    Every tensor and buffer is kept, so tensor indices (and LiteRT's interpreter indices,
+    which equal them for the primary subgraph) stay those of the full model; the op's
+    non-constant inputs become the subgraph's inputs and its outputs the subgraph's outputs.
+
+    Returns
+    -------
+    list of (op_index, op_name, input tensor indices, output tensor indices, model bytes)
+    """
+    # The caller has read the model with io_details, which rejects non-TFLite bytes.
+    model = unpack_model(tflite_bytes, ModelFormatError)
+    if len(model.subgraphs or []) != 1:
+        raise ModelFormatError(f"expected one subgraph, got {len(model.subgraphs or [])}")
+    sub = model.subgraphs[0]
+    ops = list(sub.operators or [])
+    # The signature names the full model's inputs/outputs, which a one-op model no longer has.
+    model.signatureDefs = None
+    out = []
+    for k, op in enumerate(ops):
+        live = []
+        for t in op.inputs:
+            t = int(t)
+            if t >= 0 and t not in live and not is_constant(model, sub.tensors[t]):
+                live.append(t)
+        outs = [int(t) for t in op.outputs]
+        sub.operators, sub.inputs, sub.outputs = [op], live, outs
+        out.append((k, op_name(model, op), live, outs, pack_model(model)))
+    return out
+
+
+def op_lsb_divergence(tflite_bytes: bytes, ecg_q_batch: np.ndarray,
+                      demo_q_batch: np.ndarray | None = None) -> list[dict]:
+    """Per-operator |XNNPACK − reference| on identical inputs, for every window.
+
+    Why per operator: XNNPACK requantises in float32 where the reference kernels use fixed
+    point, so single values may round one LSB apart; through a deep network these differences
+    compound (measured: every kernel of the 34-op default student within 1 LSB, the logits up
+    to 3 LSB apart; 9 before its QAT ranges were calibrated).  Comparing each kernel on the *reference's* own intermediate tensors
+    separates "a kernel is wrong" from "rounding accumulates".
+
+    How: the full model runs on LiteRT ``BUILTIN_REF`` with every intermediate tensor
+    preserved; each operator becomes a one-op flatbuffer (its non-constant inputs as subgraph
+    inputs, all buffers kept) loaded once on ``BUILTIN_REF`` and once on LiteRT's default
+    (XNNPACK) resolver, and both are fed the reference's tensors of each window.
+
+    Parameters
+    ----------
+    tflite_bytes
+        The full-int8 flatbuffer (one subgraph).
+    ecg_q_batch
+        Quantised ECG windows ``(n, …)``; each must have the ``ecg`` input's size.
+    demo_q_batch
+        Quantised demographics ``(n, 5)``; required when the model has a ``demo`` input.
+
+    Returns
+    -------
+    list of dict
+        One per operator in execution order: ``op_index``, ``op_name``, ``max_lsb`` (largest
+        |XNNPACK − ref| over all its outputs and windows), ``mismatched`` (values that differ,
+        all windows), ``size`` (values compared, all windows), ``worst_window``,
+        ``worst_xnnpack`` and ``worst_ref`` (the two values where ``max_lsb`` was first met)
+        and, per window, ``window_max_lsb`` (its largest difference) and ``window_worst``
+        (``(xnnpack, ref)`` values where it occurs).
+
+    Raises
+    ------
+    ModelFormatError
+        If the bytes are not a usable model or a one-op model cannot be prepared.
+    """
+    inputs, _ = io_details(tflite_bytes)
+    ecg, demo = find_inputs(inputs)
+    ecg_q_batch = np.asarray(ecg_q_batch)
+    n = len(ecg_q_batch)
+    if demo is not None and (demo_q_batch is None or len(demo_q_batch) != n):
+        raise ValueError("this model has a demographics input; pass one demo_q per window")
+
+    def load(model: bytes, ref: bool, **extra):
+        kwargs = {"model_content": model, "num_threads": 1, **extra}
+        if ref:
+            kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_REF
+        interp = Interpreter(**kwargs)
+        interp.allocate_tensors()
+        return interp
+
+    try:
+        full = load(bytes(tflite_bytes), True, experimental_preserve_all_tensors=True)
+    except (RuntimeError, ValueError) as err:
+        raise ModelFormatError(f"LiteRT (litert-ref) cannot prepare the model: "
+                               f"{' '.join(str(err).split())}") from None
+    full_in = [d["index"] for d in full.get_input_details()]
+    singles = []
+    for k, name, live, outs, model in _one_op_models(tflite_bytes):
+        try:
+            pair = (load(model, True), load(model, False))
+        except (RuntimeError, ValueError) as err:
+            raise ModelFormatError(f"LiteRT cannot prepare op {k} ({name}) on its own: "
+                                   f"{' '.join(str(err).split())}") from None
+        singles.append((k, name, live, outs, pair))
+
+    stats = [{"op_index": k, "op_name": name, "max_lsb": 0, "mismatched": 0, "size": 0,
+              "worst_window": 0, "worst_xnnpack": None, "worst_ref": None,
+              "window_max_lsb": [0] * n, "window_worst": [(0, 0)] * n}
+             for k, name, *_ in singles]
+    for w in range(n):
+        full.set_tensor(full_in[ecg.position], shaped_input(ecg_q_batch[w], ecg))
+        if demo is not None:
+            full.set_tensor(full_in[demo.position], shaped_input(demo_q_batch[w], demo))
+        full.invoke()
+        for st, (_, _, live, outs, pair) in zip(stats, singles):
+            results = []
+            for interp in pair:
+                for t in live:
+                    interp.set_tensor(t, full.get_tensor(t))
+                interp.invoke()
+                results.append(np.concatenate(
+                    [interp.get_tensor(t).astype(np.int64).reshape(-1) for t in outs]))
+            ref, xnn = results
+            # The one-op reference must reproduce the full model's tensor, or the inputs were
+            # not wired as in the full graph and the comparison would mean nothing.
+            if not np.array_equal(ref, np.concatenate(
+                    [full.get_tensor(t).astype(np.int64).reshape(-1) for t in outs])):
+                raise ModelFormatError(f"op {st['op_index']} ({st['op_name']}) run on its own "
+                                       "does not reproduce the full model's reference output")
+            diff = np.abs(xnn - ref)
+            worst = int(diff.argmax())
+            st["window_max_lsb"][w] = int(diff[worst])
+            st["window_worst"][w] = (int(xnn[worst]), int(ref[worst]))
+            st["mismatched"] += int(np.count_nonzero(diff))
+            st["size"] += int(diff.size)
+            if st["worst_ref"] is None or diff[worst] > st["max_lsb"]:
+                st.update(max_lsb=int(diff[worst]), worst_window=w,
+                          worst_xnnpack=int(xnn[worst]), worst_ref=int(ref[worst]))
+    return stats
+
+
+__all__ = ["ParityFailure", "ParityReport", "parity_chain", "keras_logits", "first_divergence",
+           "op_lsb_divergence"]
