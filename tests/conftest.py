@@ -12,16 +12,27 @@ import pytest
 
 import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
 
+#: The shared folder next to the repository (real data, read-only).
+SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 #: Real Challenge sample records shipped next to the repository (read-only).
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "challenge-samples"
+SAMPLES_DIR = SHARED_DIR / "data" / "challenge-samples"
+
+
+def require_shared(path: Path) -> Path:
+    """``path`` (under :data:`SHARED_DIR`) if it exists; otherwise skip the test, or fail it
+    when ``CI=true`` — in CI the real data must be there, and a skip would hide its absence."""
+    if not path.exists():
+        message = f"{path} not found (the shared real-data folder next to the repository)"
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(message + "; CI=true requires it")
+        pytest.skip(message)
+    return path
 
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    """The folder of real PhysioNet/CinC sample records; the test is skipped when it is absent."""
-    if not SAMPLES_DIR.is_dir():
-        pytest.skip(f"real Challenge sample records not found at {SAMPLES_DIR}")
-    return SAMPLES_DIR
+    """The folder of real PhysioNet/CinC sample records (skipped when absent, failed in CI)."""
+    return require_shared(SAMPLES_DIR)
 
 
 @pytest.fixture

@@ -358,7 +358,9 @@ def prepare(source: DataSource, pre: PreprocessConfig, classes_cfg: LabelConfig,
     Parameters
     ----------
     source
-        Where the records come from (``lrh_tflm.data.sources.open_source``).
+        Where the records come from (``lrh_tflm.data.sources.open_source``).  A source that
+        offers ``for_label_space(space)`` (PTB-XL) is first asked for its records labelled in
+        ``classes_cfg.space``.
     pre
         Preprocessing (rate, band-pass, cache length, leads).
     classes_cfg
@@ -386,6 +388,11 @@ def prepare(source: DataSource, pre: PreprocessConfig, classes_cfg: LabelConfig,
         In strict mode, for the first problem.
     """
     cache_root = Path(cache_root)
+    # A source with several label vocabularies (PTB-XL) labels its records for the label
+    # space asked for, unless its spec already fixed one.
+    relabel = getattr(source, "for_label_space", None)
+    if callable(relabel):
+        source = relabel(classes_cfg.space)
     refs = list(source.refs())
     key = cache_key(source, refs, pre, classes_cfg)
     final = cache_root / f"{source.kind}-{key}"

@@ -3,13 +3,15 @@
 Spec strings:
 
 * ``challenge:DIR`` — a PhysioNet/CinC 2020/2021 folder (searched recursively);
-* ``ptbxl:DIR`` — PTB-XL in its native layout;
+* ``ptbxl:DIR`` — PTB-XL in its native layout; options ``ptbxl:DIR?labels=rhythm&rate=100``
+  choose the label set (:data:`~lrh_tflm.data.ptbxl.PTBXL_LABEL_SETS`) and the sampling rate;
 * ``csv:FILE`` — a CSV list ``path,labels[,age,sex,fold]``;
 * ``synthetic`` — the built-in synthetic Challenge-format set, generated once into the cache;
 * a bare path, auto-detected: a folder holding ``ptbxl_database.csv`` is PTB-XL, a ``.csv`` file
   is a list, a folder with ``.hea`` files anywhere below is a Challenge folder.
 
-A source's ``spec`` is canonical (absolute path; non-default options appended as
+Every spec takes ``?require_labels=0`` (read records without labels).  A source's ``spec`` is
+canonical (absolute path; non-default options appended as
 ``?key=value``) so that the same data opened twice gets the same prepared-data cache, and
 different options never share one.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 from lrh_tflm.config import SynthConfig
 from lrh_tflm.data.challenge import ChallengeSource
 from lrh_tflm.data.csvlist import CsvListSource
-from lrh_tflm.data.ptbxl import PTBXLSource
+from lrh_tflm.data.ptbxl import PTBXL_LABEL_SETS, PTBXLSource, is_label_set, parse_options
 from lrh_tflm.data.record import DataSource, DatasetError
 
 #: Spec prefixes and what they read.
@@ -35,6 +37,48 @@ SYNTHETIC = "synthetic"
 def _canonical_spec(kind: str, path: Path, options: dict[str, object]) -> str:
     query = "&".join(f"{k}={v}" for k, v in options.items())
     return f"{kind}:{path}" + (f"?{query}" if query else "")
+
+
+#: Options a spec may carry after ``?``, per reader.
+_OPTIONS: dict[str, tuple[str, ...]] = {"challenge": ("require_labels",), "csv": ("require_labels",),
+                                        "ptbxl": ("labels", "rate", "require_labels")}
+
+
+def _split_options(text: str) -> tuple[str, dict[str, str]]:
+    """``"ptbxl:DIR?labels=rhythm"`` → ``("ptbxl:DIR", {"labels": "rhythm"})``.
+
+    A ``?`` that is part of an existing path is left alone.
+    """
+    body, sep, query = text.rpartition("?")
+    if not sep or Path(text.partition(":")[2] or text).expanduser().exists():
+        return text, {}
+    try:
+        pairs = parse_options(query)
+    except ValueError as err:
+        raise DatasetError(f"cannot read the options {query!r} of data spec {text!r} ({err}); "
+                           f"write them as ?key=value&key=value") from None
+    options = dict(pairs)
+    if len(options) != len(pairs):
+        raise DatasetError(f"data spec {text!r} repeats an option")
+    return body, options
+
+
+def _check_options(kind: str, options: dict[str, str], text: str) -> None:
+    unknown = sorted(set(options) - set(_OPTIONS[kind]))
+    if unknown:
+        raise DatasetError(f"data spec {text!r}: unknown option(s) {', '.join(unknown)} for "
+                           f"{kind} data (known: {', '.join(_OPTIONS[kind])})")
+
+
+def _flag(options: dict[str, str], key: str, default: bool, text: str) -> bool:
+    value = options.get(key)
+    if value is None:
+        return default
+    if value.strip().lower() in ("1", "true", "yes"):
+        return True
+    if value.strip().lower() in ("0", "false", "no"):
+        return False
+    raise DatasetError(f"data spec {text!r}: {key}={value} is not 0 or 1")
 
 
 def _detect(path: Path) -> str:
@@ -52,14 +96,16 @@ def _detect(path: Path) -> str:
 
 
 def open_source(spec: str, *, cache_dir: Path | None = None, synth: SynthConfig | None = None,
-                require_labels: bool = True, ptbxl_labels: str = "superdiagnostic",
+                require_labels: bool = True, ptbxl_labels: str | None = None,
                 ptbxl_rate: int = 500, progress: bool = True) -> DataSource:
     """Open the records a spec string names.
 
     Parameters
     ----------
     spec
-        ``challenge:DIR``, ``ptbxl:DIR``, ``csv:FILE``, ``synthetic`` or a bare path.
+        ``challenge:DIR``, ``ptbxl:DIR``, ``csv:FILE``, ``synthetic`` or a bare path, with
+        optional ``?key=value`` options (``labels``, ``rate`` for PTB-XL; ``require_labels``);
+        options in the spec win over the keyword arguments below.
     cache_dir
         Cache folder; needed for ``synthetic`` (the generated set lives there).
     synth
@@ -67,7 +113,9 @@ def open_source(spec: str, *, cache_dir: Path | None = None, synth: SynthConfig 
     require_labels
         Records without labels are errors (training); ``False`` reads them with ``labels=()``.
     ptbxl_labels
-        PTB-XL label set: ``"superdiagnostic"`` or ``"rhythm"``.
+        PTB-XL label set (a key of :data:`~lrh_tflm.data.ptbxl.PTBXL_LABEL_SETS`); ``None``:
+        chosen by the label space of the build (:meth:`~lrh_tflm.data.ptbxl.PTBXLSource.for_label_space`),
+        ``"superdiagnostic"`` until then.
     ptbxl_rate
         PTB-XL sampling rate, 500 or 100 Hz (falls back to the other when only it exists).
     progress
@@ -98,6 +146,7 @@ def open_source(spec: str, *, cache_dir: Path | None = None, synth: SynthConfig 
         return ChallengeSource(folder, require_labels=require_labels,
                                spec=_canonical_spec(SYNTHETIC, Path(folder).resolve(), options))
 
+    text, spec_options = _split_options(text)
     prefix, sep, rest = text.partition(":")
     if sep and prefix in PREFIXES:
         kind, path = prefix, Path(rest).expanduser()
@@ -115,6 +164,8 @@ def open_source(spec: str, *, cache_dir: Path | None = None, synth: SynthConfig 
         kind = _detect(path)
     path = path.resolve()
 
+    _check_options(kind, spec_options, str(spec))
+    require_labels = _flag(spec_options, "require_labels", require_labels, str(spec))
     options: dict[str, object] = {} if require_labels else {"require_labels": 0}
     if kind == "challenge":
         if not path.is_dir():
@@ -124,8 +175,17 @@ def open_source(spec: str, *, cache_dir: Path | None = None, synth: SynthConfig 
     if kind == "ptbxl":
         if not path.is_dir():
             raise DatasetError(f"{path} is not a folder; PTB-XL is the folder with ptbxl_database.csv")
-        source = PTBXLSource(path, labels=ptbxl_labels, rate=ptbxl_rate,
-                             require_labels=require_labels)
+        labels = spec_options.get("labels", ptbxl_labels)
+        if "labels" in spec_options and not is_label_set(labels):
+            raise DatasetError(f"data spec {spec!r}: unknown PTB-XL label set {labels!r}; choose "
+                               f"one of {', '.join(PTBXL_LABEL_SETS)}, or several joined by '+'")
+        rate = spec_options.get("rate", ptbxl_rate)
+        if "rate" in spec_options:
+            if rate.strip() not in ("100", "500"):
+                raise DatasetError(f"data spec {spec!r}: PTB-XL has 100 and 500 Hz records, "
+                                   f"not rate={rate}")
+            rate = int(rate)
+        source = PTBXLSource(path, labels=labels, rate=rate, require_labels=require_labels)
         # The rate actually used (after fallback) and the label set name the records' content.
         source.spec = _canonical_spec(kind, path, {"labels": source.label_set,
                                                    "rate": source.rate, **options})

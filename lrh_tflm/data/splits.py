@@ -107,10 +107,17 @@ def split_indices(prepared, split_cfg: SplitConfig) -> dict[str, np.ndarray]:
     ValueError
         Validation and test fold equal or out of range.
     DatasetError
-        A split would be empty (too few records for the folds).
+        A split would be empty (too few records for the folds), or an official fold is
+        outside 1–10.
     """
     if prepared.folds is not None:
         folds = np.asarray(prepared.folds)
+        # A fold outside 1–10 would otherwise fall into training without anyone noticing.
+        stray = sorted({int(f) for f in folds if not 1 <= int(f) <= OFFICIAL_TEST_FOLD})
+        if stray:
+            raise DatasetError(f"official fold(s) {', '.join(map(str, stray))} are outside "
+                               f"1–{OFFICIAL_TEST_FOLD}; the reader should have reported those "
+                               f"records")
         val = folds == OFFICIAL_VAL_FOLD
         test = folds == OFFICIAL_TEST_FOLD
         how = f"official folds ({OFFICIAL_VAL_FOLD} validation, {OFFICIAL_TEST_FOLD} test)"
