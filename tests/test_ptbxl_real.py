@@ -218,11 +218,15 @@ def test_data_inspect_cli_on_real_records(ptbxl_slice, tmp_path):
 
 @pytest.mark.slow
 def test_smoke_build_on_real_records(ptbxl_slice, tmp_path):
+    """Every stage of a build on real records (superdiagnostic: all five classes have
+    validation and test records in the slice)."""
     out = tmp_path / "build"
     res = run_cli(["build", "--profile", "smoke", "--leads", "2", "--data",
-                   f"ptbxl:{ptbxl_slice}?labels=superdiagnostic+rhythm&rate=100", "--out", out,
+                   f"ptbxl:{ptbxl_slice}?labels=superdiagnostic&rate=100", "--out", out,
                    "--quiet", "--workers", "1"], cache=tmp_path / "cache", check=True)
     assert list(out.rglob("*.tflite")), res.stdout
-    manifest = next((tmp_path / "cache").rglob("manifest.json"))
-    spec = json.loads(manifest.read_text())["spec"]
-    assert spec == f"ptbxl:{ptbxl_slice.resolve()}?labels=superdiagnostic+rhythm&rate=100"
+    manifests = [json.loads(p.read_text()) for p in (tmp_path / "cache").rglob("manifest.json")]
+    assert [m["spec"] for m in manifests] == \
+        [f"ptbxl:{ptbxl_slice.resolve()}?labels=superdiagnostic&rate=100"]
+    assert manifests[0]["classes"]["classes"] == ["NORM", "MI", "STTC", "CD", "HYP"]
+    assert manifests[0]["n_listed"] == SLICE

@@ -15,6 +15,7 @@ PTB-XL and CSV-list readers, so every WFDB record in the project goes through on
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +99,7 @@ def parse_age(text: str | None) -> float | None:
         value = float(str(text).strip())
     except ValueError:
         return None
-    return value if np.isfinite(value) and value >= 0 else None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def parse_sex(text: str | None) -> str | None:
@@ -133,7 +134,7 @@ def _parse_signal_line(line: str, index: int, record: str) -> SignalSpec:
     if not g:
         raise RecordError(record, f"bad header: signal {index + 1} gain {fields[2]!r} is not a number")
     gain = float(g.group(1))
-    if not np.isfinite(gain) or gain <= 0:
+    if not math.isfinite(gain) or gain <= 0:
         raise RecordError(record, f"bad header: signal {index + 1} has gain {fields[2]!r}; "
                                   "the gain must be positive")
     units = (g.group(3) or "mV").strip().lower()
@@ -194,7 +195,7 @@ def parse_header(text: str, record: str) -> Header:
         fs = float(first[2].split("/")[0])
     except ValueError:
         raise RecordError(record, f"bad header: sampling frequency {first[2]!r} is not a number") from None
-    if not np.isfinite(fs) or fs <= 0:
+    if not math.isfinite(fs) or fs <= 0:
         raise RecordError(record, f"bad header: sampling frequency {first[2]} Hz must be positive")
     n_samples = _int(first[3], "number of samples", record) if len(first) > 3 else None
     if n_samples is not None and n_samples <= 0:

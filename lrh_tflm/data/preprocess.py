@@ -119,6 +119,7 @@ def to_canonical(record: Record, leads: Sequence[str]) -> np.ndarray:
     return np.stack(rows, axis=0)
 
 
+@lru_cache(maxsize=256)
 def resample_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:
     """``(up, down)`` with ``fs_out / fs_in == up / down`` exactly (relative error ≤ 1e-9).
 
@@ -151,7 +152,18 @@ def resample(signal: np.ndarray, fs_in: float, fs_out: float, axis: int = -1) ->
     x = np.asarray(signal, dtype=np.float64)
     if up == down:
         return x
-    return sps.resample_poly(x, up, down, axis=axis)
+    return sps.resample_poly(x, up, down, axis=axis, window=_resample_fir(up, down))
+
+
+@lru_cache(maxsize=64)
+def _resample_fir(up: int, down: int) -> np.ndarray:
+    # scipy's own default anti-aliasing design for resample_poly (Kaiser window, beta 5,
+    # half length 10 * max(up, down)), made once per ratio: designing it cost as much as
+    # the filtering, for every record.  Passed as ``window=`` it gives the same samples.
+    max_rate = max(up, down)
+    h = sps.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    h.setflags(write=False)  # resample_poly copies it before scaling
+    return h
 
 
 def check_record(record: Record, cfg: PreprocessConfig) -> None:
