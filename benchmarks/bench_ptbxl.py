@@ -20,8 +20,8 @@ Runs (leads I, II for every student and the reduced-lead teacher):
     named recipe of :data:`lrh_tflm.config.KD_RECIPES`; ``sequential`` first distils the
     reduced-lead teacher (``assistant-{recipe}``) from the 12-lead one with the same recipe.
 
-Phases: ``base`` (teachers, student alone seed 0), ``study`` (the recipe study: vanilla and
-parallel students with every study recipe, judged on fold 9 ONLY — the study never reads
+Phases: ``base`` (teachers, student alone seed 0), ``study`` (the recipe study: the
+(scheme, recipe) pairs of :data:`STUDY`, judged on fold 9 ONLY — the study never reads
 fold 10), ``table`` (the fold-10 table: every scheme with the paper's recipe and with
 ``--best``, and ``--seeds`` seeds of the student alone and of the best scheme).
 
@@ -58,8 +58,11 @@ LABEL_SET = "superdiagnostic+rhythm"
 TASKS = {"superdiagnostic": ("NORM", "MI", "STTC", "CD", "HYP"),
          "rhythm": ("SR", "AFIB", "STACH", "SARRH", "SBRAD", "PACE", "SVARR", "BIGU", "AFLT",
                     "SVTAC", "PSVT", "TRIGU")}
-#: The recipes the study compares (names in KD_RECIPES), always on fold 9.
-STUDY_RECIPES = ("paper", "bce", "mse", "mse-ensemble", "mse-patient")
+#: The (scheme, recipe) pairs the study compares (recipes in KD_RECIPES), always on fold 9:
+#: the three losses with one teacher, then the best-placed ideas with two (an ensemble of the
+#: 12-lead and the I,II teacher) and with a patient schedule.
+STUDY = (("vanilla", "paper"), ("vanilla", "bce"), ("vanilla", "mse"),
+         ("parallel", "mse-ensemble"), ("vanilla", "mse-patient"))
 #: PTB-XL benchmark, 12 leads at 100 Hz, fold-10 macro AUROC of its best model per task
 #: (Strodthoff et al., IEEE JBHI 2021), quoted beside our figures.
 REFERENCE_AUROC = {"superdiagnostic": 0.930, "rhythm": 0.957}
@@ -103,9 +106,8 @@ def plan(phases: list[str], best: str | None, seeds: int) -> list[Run]:
     add(Run("teacher-I,II", "assistant", STUDENT_LEADS))
     add(Run("student-none-s0", "student", STUDENT_LEADS))
     if "study" in phases:
-        for recipe in STUDY_RECIPES:
-            for scheme in ("vanilla", "parallel"):
-                student(scheme, recipe, 0)
+        for scheme, recipe in STUDY:
+            student(scheme, recipe, 0)
     if "table" in phases:
         if best is None:
             raise SystemExit("--phase table needs --best RECIPE (chosen by the study on fold 9)")
@@ -209,7 +211,7 @@ def main() -> None:
     from lrh_tflm.data.record import ProblemLog
     from lrh_tflm.data.sources import open_source
     from lrh_tflm.data.splits import split_indices
-    from lrh_tflm.stages import StageRunner
+    from lrh_tflm.pipeline.stages import StageRunner
     from lrh_tflm.train import (PREDICTIONS_FILE, distilled_train_config, load_predictions,
                                 train_stage)
 

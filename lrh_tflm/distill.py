@@ -23,6 +23,8 @@ import tensorflow as tf
 import tf_keras
 
 SCHEMES = ("none", "vanilla", "parallel", "sequential")
+#: Batch key of precomputed teacher logits, ``(B, n_teachers, C)`` in teacher order.
+TEACHER_LOGITS = "teacher_logits"
 LOSSES = ("kl-softmax", "bce-sigmoid", "mse-logits")
 
 
@@ -139,6 +141,9 @@ class Distiller(tf_keras.Model):
 
     Notes
     -----
+    A batch may carry the teachers' logits for its very crops as ``x["teacher_logits"]``
+    (``(B, n_teachers, C)``, :data:`TEACHER_LOGITS`); training steps then use them instead of
+    running the teachers (validation steps without them run the teachers).
     ``call`` runs the student on its own leads, so ``predict`` on full 12-lead batches gives
     the student's logits.  Only the student's weights are in ``trainable_weights``.
     """
@@ -222,9 +227,8 @@ class Distiller(tf_keras.Model):
 
     @staticmethod
     def _leads_of(inputs: dict, leads: tuple[int, ...] | None) -> dict:
-        if leads is None:
-            return inputs
-        return {"ecg": tf.gather(inputs["ecg"], list(leads), axis=-1), "demo": inputs["demo"]}
+        ecg = inputs["ecg"] if leads is None else tf.gather(inputs["ecg"], list(leads), axis=-1)
+        return {"ecg": ecg, "demo": inputs["demo"]}
 
     def call(self, inputs, training=False):
         """Student logits on the student's leads."""
@@ -234,8 +238,11 @@ class Distiller(tf_keras.Model):
         student_loss = self.student_loss_fn(y, student_logits)
         if not self.teacher_models:
             return student_loss, student_loss, tf.constant(0.0)
-        logits = [tf.stop_gradient(teacher(self._leads_of(x, leads), training=False))
-                  for teacher, leads in zip(self.teacher_models, self.teacher_leads)]
+        if TEACHER_LOGITS in x:  # computed once per crop beforehand (KDConfig.cached_logits)
+            logits = [x[TEACHER_LOGITS][:, i] for i in range(len(self.teacher_models))]
+        else:
+            logits = [tf.stop_gradient(teacher(self._leads_of(x, leads), training=False))
+                      for teacher, leads in zip(self.teacher_models, self.teacher_leads)]
         if self.ensemble:
             total_w = sum(self.teacher_weights)
             mean = tf.add_n([(w / total_w) * t for t, w in zip(logits, self.teacher_weights)])
@@ -341,6 +348,6 @@ def needs(scheme: str) -> set[str]:
 
 
 __all__ = [
-    "SCHEMES", "LOSSES", "kl_softmax", "bce_sigmoid", "mse_logits", "distillation_loss", "bce_from_logits",
+    "SCHEMES", "TEACHER_LOGITS", "LOSSES", "kl_softmax", "bce_sigmoid", "mse_logits", "distillation_loss", "bce_from_logits",
     "Distiller", "auroc_metric", "DistillStep", "distill_schedule", "needs",
 ]

@@ -39,7 +39,7 @@ import tf_keras
 
 from lrh_tflm import metrics as M
 from lrh_tflm.config import KDConfig, TrainConfig
-from lrh_tflm.distill import Distiller, auroc_metric, distillation_loss
+from lrh_tflm.distill import TEACHER_LOGITS, Distiller, auroc_metric, distillation_loss
 from lrh_tflm.io import finite, read_history, read_json, write_json_atomic
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -330,6 +330,63 @@ def train_model(model, train_ds, val_ds, cfg: TrainConfig, out_dir: Path, *,
 
 
 PREDICTIONS_FILE = "predictions.npz"
+LOGITS_CACHE = "teacher-logits"
+
+
+def teacher_logit_table(model, prepared, indices, *, window: int, step: int,
+                        leads: Sequence[str], cache_dir: Path | None = None) -> np.ndarray:
+    """A frozen model's logits on every grid crop of the given records.
+
+    Parameters
+    ----------
+    model
+        The teacher (inputs ``ecg`` on ``leads``, ``demo``).
+    prepared
+        The prepared data the crops come from.
+    indices
+        Record indices (the training split); other rows of the table stay zero.
+    window, step
+        Window length and crop-grid step (:attr:`TrainConfig.crop_step`).
+    leads
+        The teacher's leads.
+    cache_dir
+        Where finished tables are kept, keyed by the teacher's weights, the data and the
+        grid, so every student a teacher distils into reuses one pass (``None``: no cache).
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(len(prepared), P, C)``, P from :func:`lrh_tflm.data.pipeline.grid_positions`.
+    """
+    import hashlib
+
+    from lrh_tflm.data.pipeline import grid_positions, grid_windows
+
+    indices = np.asarray(indices, dtype=np.int64)
+    path = None
+    if cache_dir is not None:
+        h = hashlib.sha256()
+        for w in model.get_weights():
+            h.update(np.ascontiguousarray(w).tobytes())
+        h.update(repr((window, step, tuple(leads), prepared.manifest.get("key"),
+                       len(prepared))).encode())
+        h.update(indices.tobytes())
+        path = Path(cache_dir) / f"{h.hexdigest()[:24]}.npy"
+        if path.exists():
+            return np.load(path)
+    n_pos = grid_positions(prepared.x.shape[1], window, step)
+    n_classes = int(model.outputs[0].shape[-1])
+    table = np.zeros((len(prepared), n_pos, n_classes), np.float32)
+    for pos, ecg, demo in grid_windows(prepared, indices, window, step, leads):
+        flat = {"ecg": ecg.reshape((-1,) + ecg.shape[2:]), "demo": np.repeat(demo, n_pos, axis=0)}
+        logits = model.predict(flat, batch_size=512, verbose=0)
+        table[indices[pos]] = np.asarray(logits, np.float32).reshape(len(pos), n_pos, n_classes)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npy")
+        np.save(tmp, table)
+        tmp.replace(path)
+    return table
 
 
 def distilled_train_config(cfg: TrainConfig, kd: KDConfig) -> TrainConfig:
@@ -501,8 +558,18 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
             raise ValueError(f"{init} is not a {kind} on {','.join(leads)} with this profile's "
                              "configuration; it cannot initialise this model")
 
+    with strategy.scope():  # frozen teachers are replicated like the student
+        loaded = [(load_model(p)[0], lead_indices(m["leads"], cached))
+                  for p, m in zip(teachers, teacher_metas)]
+    attach = None
+    if loaded and profile.kd.cached_logits and cfg.crop_step:
+        folder = Path(prepared.path) / LOGITS_CACHE if Path(prepared.path).is_dir() else None
+        tables = [teacher_logit_table(t, prepared, splits["train"], window=window,
+                                      step=cfg.crop_step, leads=m["leads"], cache_dir=folder)
+                  for (t, _), m in zip(loaded, teacher_metas)]
+        attach = {TEACHER_LOGITS: np.stack(tables, axis=2)}  # (records, P, teachers, C)
     train_ds = make_dataset(prepared, splits["train"], window=window, batch_size=cfg.batch_size,
-                            training=True, seed=seed)
+                            training=True, seed=seed, crop_step=cfg.crop_step, attach=attach)
     val_ds = make_dataset(prepared, splits["val"], window=window, batch_size=cfg.batch_size,
                           training=False)
     ecg, demo, y_val = eval_windows(prepared, splits["val"], window, hop=cfg.eval_hop)
@@ -513,8 +580,6 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
         model = build_model(kind, model_cfg, len(leads), window, len(classes), name=role)
         if init is not None:
             model.set_weights(load_model(init)[0].get_weights())
-        loaded = [(load_model(p)[0], lead_indices(m["leads"], cached))
-                  for p, m in zip(teachers, teacher_metas)]
         distiller = Distiller(model, loaded, student_leads=lead_indices(leads, cached))
     if teacher_weights is None and len(loaded) == 1:
         teacher_weights = (1.0,)

@@ -162,6 +162,23 @@ def test_ensemble_distils_from_weighted_mean_of_teacher_logits(loss):
     assert summed != pytest.approx(ref, rel=1e-4)
 
 
+def test_cached_teacher_logits_give_the_live_teachers_loss():
+    x, y = tiny_data(n=16)
+    t12, t2, student = tiny_model(12, "t12", 1), tiny_model(2, "t2", 2), tiny_model(2, "s", 3)
+    d = distill.Distiller(student, [(t12, list(range(12))), (t2, [0, 1])], student_leads=[0, 1])
+    d.compile(tf_keras.optimizers.Adam(0.0), alpha=0.3, temperature=4.0,
+              distillation_loss_fn="kl-softmax", teacher_weights=(0.7, 0.3))
+    two = {"ecg": x["ecg"][..., :2], "demo": x["demo"]}
+    cached = np.stack([t12.predict(x, verbose=0), t2.predict(two, verbose=0)], axis=1)
+    live = d._loss_terms(x, y, student(two))
+    from_batch = d._loss_terms({**x, distill.TEACHER_LOGITS: cached}, y, student(two))
+    for a, b in zip(live, from_batch):
+        assert float(a) == pytest.approx(float(b), rel=1e-5)
+    # A wrong table changes the loss: the batch's logits are really the ones used.
+    wrong = d._loss_terms({**x, distill.TEACHER_LOGITS: cached[::-1].copy()}, y, student(two))
+    assert float(wrong[2]) != pytest.approx(float(live[2]), rel=1e-4)
+
+
 def test_loss_decreases_on_tiny_set():
     x, y = tiny_data()
     teacher = tiny_model(12, "t", 1)

@@ -8,8 +8,8 @@ import lrh_tflm  # noqa: F401  (before TensorFlow)
 from lrh_tflm.config import PreprocessConfig, replace
 from lrh_tflm.data.cache import PreparedData
 from lrh_tflm.data.labels import scored_space
-from lrh_tflm.data.pipeline import (eval_windows, hop_offsets, make_dataset,
-                                    representative_windows)
+from lrh_tflm.data.pipeline import (crop, eval_windows, grid_positions, grid_windows, hop_offsets,
+                                    make_dataset, representative_windows)
 from lrh_tflm.data.preprocess import normalise_window
 from lrh_tflm.leads import LEADS
 
@@ -168,3 +168,39 @@ def test_hop_windows_cover_the_cache_and_stay_inside_valid_part():
             assert start == offsets[i, k]
     with pytest.raises(ValueError, match="hop"):
         hop_offsets(p.valid_len, WINDOW, 0, CACHE_LEN)
+
+
+def test_grid_crops_carry_their_attached_rows():
+    p = prepared(ids=True)
+    step = 50
+    n_pos = grid_positions(CACHE_LEN, WINDOW, step)
+    assert n_pos == (CACHE_LEN - WINDOW) // step + 1
+    # Row (record i, position k) holds i*100 + k: each batch must carry its crops' rows.
+    table = (np.arange(N)[:, None] * 100 + np.arange(n_pos)[None, :]).astype(np.float32)
+    ds = make_dataset(p, np.arange(N), window=WINDOW, batch_size=4, training=True,
+                      normalise="none", crop_step=step, attach={"tag": table[..., None]})
+    for _ in range(3):  # several epochs: random positions, always on the grid
+        for inputs, _ in ds:
+            ecg, tag = inputs["ecg"].numpy(), inputs["tag"].numpy()[:, 0]
+            rec = (ecg[:, 0, 0, 0] // 10000).astype(int)
+            start = ecg[:, 0, 0, 0] - rec * 10000
+            assert (start % step == 0).all()
+            assert (start + WINDOW <= np.maximum(p.valid_len[rec], WINDOW)).all()
+            np.testing.assert_array_equal(tag, rec * 100 + start // step)
+    # The numpy grid gives the same crops, normalised like training inputs; positions past
+    # the valid part repeat the last one on the grid, as training's clipping does.
+    seen = 0
+    for pos, ecg, demo in grid_windows(p, np.arange(N), WINDOW, step, leads=("II",)):
+        assert ecg.shape == (len(pos), n_pos, 1, WINDOW, 1) and demo.shape == (len(pos), 5)
+        for j, i in enumerate(pos):
+            span = max(int(p.valid_len[i]) - WINDOW, 0)
+            for k in range(n_pos):
+                start = min(k * step, span // step * step)
+                ref = normalise_window(crop(p, np.array([i]), np.array([start]), WINDOW)[..., 1:2],
+                                       PRE)
+                np.testing.assert_allclose(ecg[j, k, 0], ref[0], rtol=1e-6, atol=1e-6)
+                seen += 1
+    assert seen == N * n_pos
+    with pytest.raises(ValueError, match="grid"):
+        make_dataset(p, np.arange(N), window=WINDOW, batch_size=4, training=False,
+                     attach={"tag": table[..., None]})

@@ -275,3 +275,39 @@ def test_predictions_round_trip_and_patient_schedule(tmp_path):
     assert distilled_train_config(cfg, KDConfig()) is cfg
     long = distilled_train_config(cfg, KDConfig(epochs=20))
     assert (long.epochs, long.lr_drops, long.patience) == (20, (14,), 8)
+
+
+def test_teacher_logit_table_is_the_teachers_grid_predictions_and_is_cached(tmp_path):
+    from pathlib import Path
+
+    from lrh_tflm.config import PreprocessConfig
+    from lrh_tflm.data.cache import PreparedData
+    from lrh_tflm.data.pipeline import grid_windows
+
+    rng = np.random.default_rng(3)
+    n, cache_len, step = 6, WINDOW + 100, 50
+    x = rng.normal(size=(n, cache_len, 12)).astype(np.float32)
+    valid = np.array([cache_len, cache_len, WINDOW + 60, WINDOW, cache_len, WINDOW + 10], np.int32)
+    prep = PreparedData(x=x, valid_len=valid, y=np.zeros((n, 3), bool),
+                        demo=rng.normal(size=(n, 5)).astype(np.float32),
+                        names=tuple(f"R{i}" for i in range(n)), folds=None,
+                        classes=scored_space().subset([0, 1, 2]),
+                        pre=PreprocessConfig(fs=50.0, window=WINDOW, cache_len=cache_len),
+                        path=Path(tmp_path), manifest={"key": "k"})
+    model = student(2)
+    idx = np.array([0, 2, 3, 5])
+    table = train.teacher_logit_table(model, prep, idx, window=WINDOW, step=step,
+                                      leads=("I", "II"), cache_dir=tmp_path / "cache")
+    assert table.shape == (n, 3, 3)
+    assert not table[[1, 4]].any()  # records outside the split stay zero
+    for pos, ecg, demo in grid_windows(prep, idx, WINDOW, step, leads=("I", "II")):
+        for j, i in enumerate(idx[pos]):
+            ref = model.predict({"ecg": ecg[j], "demo": np.repeat(demo[j:j + 1], 3, axis=0)},
+                                verbose=0)
+            np.testing.assert_allclose(table[i], ref, rtol=1e-4, atol=1e-5)
+    files = list((tmp_path / "cache").glob("*.npy"))
+    assert len(files) == 1
+    np.save(files[0], table + 1.0)  # a second call reads the cache instead of predicting
+    again = train.teacher_logit_table(model, prep, idx, window=WINDOW, step=step,
+                                      leads=("I", "II"), cache_dir=tmp_path / "cache")
+    np.testing.assert_allclose(again, table + 1.0)

@@ -155,9 +155,34 @@ def representative_windows(prepared, train_indices, n: int, window: int,
             np.asarray(prepared.demo[pick], dtype=np.float32))
 
 
+def grid_positions(cache_len: int, window: int, step: int) -> int:
+    """Number of crop starts ``0, step, 2·step, …`` a ``cache_len``-sample record offers."""
+    if step <= 0:
+        raise ValueError(f"crop step must be positive, got {step}")
+    return max(int(cache_len) - int(window), 0) // int(step) + 1
+
+
+def grid_windows(prepared, indices, window: int, step: int, leads: Sequence[str] | None = None):
+    """Every grid crop of the records, normalised like training inputs, one record at a time
+    in chunks: yields ``(record positions in indices, ecg (n, P, 1, window, L), demo (n, 5))``
+    with grid positions past a record's valid part repeating its last valid crop, exactly as
+    :func:`make_dataset` clips them."""
+    indices = np.asarray(indices, dtype=np.int64)
+    n_pos = grid_positions(prepared.x.shape[1], window, step)
+    for lo in range(0, indices.size, 256):
+        idx = indices[lo:lo + 256]
+        span = np.maximum(prepared.valid_len[idx].astype(np.int64) - window, 0)
+        offsets = np.minimum(np.arange(n_pos)[None, :] * step, (span // step * step)[:, None])
+        raw = crop(prepared, np.repeat(idx, n_pos), offsets.reshape(-1), window)
+        ecg = _finish(prepared, raw, leads, None)
+        yield (np.arange(lo, lo + idx.size), ecg.reshape((idx.size, n_pos) + ecg.shape[1:]),
+               np.asarray(prepared.demo[idx], dtype=np.float32))
+
+
 def make_dataset(prepared, indices, *, window: int, batch_size: int,
                  leads: Sequence[str] | None = None, training: bool, seed: int = 0,
-                 normalise: str | None = None):
+                 normalise: str | None = None, crop_step: int | None = None,
+                 attach: dict[str, np.ndarray] | None = None):
     """A batched ``tf.data.Dataset`` of model inputs and labels.
 
     Parameters
@@ -180,6 +205,14 @@ def make_dataset(prepared, indices, *, window: int, batch_size: int,
         Seed of shuffling and crops.
     normalise
         ``"zscore"`` or ``"none"``; ``None`` uses the cache's ``pre.normalise``.
+    crop_step
+        Training crops start at a random multiple of this many samples inside the valid
+        part (``None``: at any sample).
+    attach
+        Training on a crop grid only: ``{name: array (n_records, P, ...)}`` of per-crop
+        values (e.g. teacher logits from :func:`grid_windows`), indexed by the record's
+        index in the prepared data and the crop's grid position; each batch carries its rows
+        as ``inputs[name]``.
 
     Returns
     -------
@@ -203,13 +236,24 @@ def make_dataset(prepared, indices, *, window: int, batch_size: int,
     demo = tf.constant(np.asarray(prepared.demo, dtype=np.float32))
     y = tf.constant(np.asarray(prepared.y, dtype=np.float32))
     eps = tf.constant(mode.zscore_eps, tf.float32)
+    if attach and not (training and crop_step):
+        raise ValueError("per-crop values can only be attached to training crops on a grid")
+    attached = {k: tf.constant(np.asarray(v, dtype=np.float32)) for k, v in (attach or {}).items()}
 
     def read(batch_idx, offsets):
         return crop(prepared, batch_idx, offsets, window)
 
     def load(batch_idx, seeds):
         span = tf.maximum(tf.gather(valid_len, batch_idx) - window, 0)
-        if training:
+        extra = {}
+        if training and crop_step:
+            u = tf.random.stateless_uniform(tf.shape(batch_idx), seed=seeds)
+            n_pos = span // crop_step + 1
+            pos = tf.minimum(tf.cast(tf.floor(u * tf.cast(n_pos, tf.float32)), tf.int64), n_pos - 1)
+            offsets = pos * crop_step
+            extra = {k: tf.gather_nd(v, tf.stack([batch_idx, pos], axis=-1))
+                     for k, v in attached.items()}
+        elif training:
             u = tf.random.stateless_uniform(tf.shape(batch_idx), seed=seeds)
             offsets = tf.minimum(tf.cast(tf.floor(u * tf.cast(span + 1, tf.float32)), tf.int64),
                                  span)
@@ -224,7 +268,7 @@ def make_dataset(prepared, indices, *, window: int, batch_size: int,
             mean = tf.reduce_mean(w, axis=1, keepdims=True)
             c = w - mean
             w = c / (tf.sqrt(tf.reduce_mean(c * c, axis=1, keepdims=True)) + eps)
-        inputs = {"ecg": w[:, None], "demo": tf.gather(demo, batch_idx)}
+        inputs = {"ecg": w[:, None], "demo": tf.gather(demo, batch_idx), **extra}
         return inputs, tf.gather(y, batch_idx)
 
     ds = tf.data.Dataset.from_tensor_slices(idx)
@@ -238,4 +282,4 @@ def make_dataset(prepared, indices, *, window: int, batch_size: int,
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-__all__ = ["make_dataset", "eval_windows", "hop_offsets", "representative_windows", "centre_offsets", "crop"]
+__all__ = ["make_dataset", "eval_windows", "hop_offsets", "grid_positions", "grid_windows", "representative_windows", "centre_offsets", "crop"]
