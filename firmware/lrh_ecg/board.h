@@ -1,6 +1,6 @@
-// The one hardware seam.  board_nano33ble.cpp, board_stm32.cpp and board_host.cpp implement
-// it; each compiles only under its own macro (ARDUINO_ARCH_MBED / ARDUINO_ARCH_STM32 /
-// LRH_HOST), and no other file touches hardware.
+// The one hardware seam.  board_nano33ble.cpp, board_stm32.cpp, board_host.cpp and
+// board_qemu.cpp implement it; each compiles only under its own macro (ARDUINO_ARCH_MBED /
+// ARDUINO_ARCH_STM32 / LRH_HOST / LRH_QEMU), and no other file touches hardware.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -42,4 +42,12 @@ bool board_host_open(const char* path, bool counts);
 // Host stand-in for one timer tick: reads the next text line and pushes its sample.
 // Returns 1 on a sample, 0 at end of input, -1 on a malformed line (message on stderr).
 int board_host_tick();
+#endif
+
+#if defined(LRH_QEMU)
+// Emulator build only: instructions executed since board_begin (QEMU -icount shift=0).
+uint64_t board_qemu_instructions();
+// Prints why (a JSON line) and ends the emulation with a failure status (C linkage: the
+// start-up code's fault handlers call it).
+extern "C" [[noreturn]] void board_qemu_fail(const char* why);
 #endif

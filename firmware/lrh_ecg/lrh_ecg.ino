@@ -10,7 +10,15 @@
 //
 // Hardware is reached only through board.h.  Regenerate the model files with
 //   lrh-tflm export ... --firmware firmware/lrh_ecg
+// TFLM: on the Arduino mbed boards (Nano 33 BLE) the Library Manager's Chirale_TensorFlowLite,
+// whose umbrella header makes the Arduino builder compile the library; on other Arduino cores a
+// TFLM tree installed as a library named TensorFlowLite (README.md); outside Arduino (the
+// emulator build, a stand-alone TFLM tree on the include path) no umbrella header at all.
+#if defined(ARDUINO_ARCH_MBED)
+#include <Chirale_TensorFlowLite.h>
+#elif defined(ARDUINO)
 #include <TensorFlowLite.h>
+#endif
 
 #include <new>
 
@@ -24,6 +32,15 @@
 #include "src/model_data.h"
 #include "src/model_ops.h"
 #include "src/model_settings.h"
+
+// Emulator builds only (firmware/Makefile `qemu`): a per-operator profiler and one extra trace
+// line per window with the raw int8 outputs and the frame counters, for the host to compare.
+#if defined(LRH_TRACE)
+#include "lrh_trace.h"
+#define LRH_PROFILER lrh_trace::Profiler()
+#else
+#define LRH_PROFILER nullptr
+#endif
 
 #if defined(ARDUINO_ARCH_MBED) && defined(ARDUINO_ARDUINO_NANO33BLE)
 #include <ArduinoBLE.h>
@@ -105,7 +122,7 @@ static void SetUpModel() {
   if (model->version() != TFLITE_SCHEMA_VERSION) Halt("model schema version differs from TFLM's");
   if (lrh::RegisterModelOps(g_resolver) != 0) Halt("op registration failed (model_ops.h)");
   g_interpreter = new (g_interpreter_storage)
-      tflite::MicroInterpreter(model, g_resolver, g_arena, lrh::kArenaBytes);
+      tflite::MicroInterpreter(model, g_resolver, g_arena, lrh::kArenaBytes, nullptr, LRH_PROFILER);
   if (g_interpreter->AllocateTensors() != kTfLiteOk)
     Halt("AllocateTensors failed: arena too small for this model (kArenaBytes)");
 
@@ -223,6 +240,9 @@ static void RunWindow() {
   r.overruns = g_ring.overruns();
   r.missed = g_decoder.stats().lost;
   if (lrh::FormatWindowJson(r, g_line, sizeof g_line)) WriteLine(g_line);
+#if defined(LRH_TRACE)
+  lrh_trace::Window(r.start, g_out->data.int8, lrh::kNumClasses, g_decoder.stats(), infer_us);
+#endif
   PublishBle(smoothed, raw);
   board_led(smoothed != 0);
 }
