@@ -1,0 +1,417 @@
+"""The firmware on an emulated Cortex-M4F: the sketch + a real TFLM on QEMU's ``mps2-an386``.
+
+``make -C firmware qemu TFLM_DIR=…`` links ``lrh_ecg.ino``, ``board_qemu.cpp``, ``src/`` and the
+generated model with TFLM (stand-alone tree with CMSIS-NN or reference kernels, or the
+Chirale_TensorFlowLite library) into an ELF; :func:`run_elf` runs it under
+``qemu-system-arm -M mps2-an386 -nographic -semihosting -icount shift=0`` with replay frames as
+its serial input (``lrh_serial.bin``) and/or ADC counts played by a timer interrupt at the
+model rate (``lrh_adc.bin``), and parses what the board printed: its hello and window lines
+(what a real board prints), the emulator build's trace lines (raw int8 outputs, instructions
+per operator, receiver counters), dropped-sample runs and the exit line.
+
+:func:`compare_with_host` checks the board against the host: the same bytes through the
+firmware's own C++ preprocessing compiled for the host (``lrh_host``) give the int8 windows,
+the TFLM host runtime (``tflite-micro`` wheel) gives their outputs, and every window's int8
+outputs and decisions are compared with the board's.
+
+Instruction counts are exact (the CMSDK timer ticks once per 40 instructions under
+``-icount shift=0``); the board's microseconds assume :data:`BOARD_HZ` instructions per second
+(one instruction per cycle at 64 MHz, the Nano 33 BLE's best case).
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lrh_tflm.device.codegen import parse_c_array
+from lrh_tflm.device.hostbuild import (
+    FIRMWARE_DIR,
+    DeviceSettings,
+    FirmwareError,
+    HostBuild,
+    have_tool,
+    run_host,
+    run_host_frames,
+    settings_value,
+)
+from lrh_tflm.device.protocol import decide
+
+#: Where the project keeps the third-party trees (``../shared/third_party`` from the repo).
+THIRD_PARTY_DIR = FIRMWARE_DIR.parent.parent / "shared" / "third_party"
+#: TFLM flavour → folder under :data:`THIRD_PARTY_DIR`.
+FLAVOURS = {"cmsis-nn": "tflm-cmsis-nn", "reference": "tflm-reference",
+            "chirale": "Chirale_TensorFlowLite"}
+#: The modelled board clock (instructions per second) of the emulator build.
+BOARD_HZ = 64_000_000
+QEMU = "qemu-system-arm"
+QEMU_ARGS = ("-M", "mps2-an386", "-nographic", "-semihosting", "-icount", "shift=0")
+
+
+class EmulatorError(RuntimeError):
+    """The emulator build or run failed (message says why)."""
+
+
+def have_emulator() -> bool:
+    """True when ``qemu-system-arm`` and the arm toolchain are installed."""
+    return have_tool(QEMU) and have_tool("arm-none-eabi-g++")
+
+
+def flavour_dir(flavour: str, third_party: Path = THIRD_PARTY_DIR) -> Path:
+    """The TFLM tree of one flavour (``cmsis-nn``, ``reference``, ``chirale``)."""
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown TFLM flavour {flavour!r}; choose one of {', '.join(FLAVOURS)}")
+    return Path(third_party) / FLAVOURS[flavour]
+
+
+@dataclass(frozen=True)
+class EmulatorBuild:
+    """One linked firmware ELF.
+
+    Attributes
+    ----------
+    elf, map_file
+        The ELF and its linker map.
+    flavour
+        Name of the TFLM tree it links.
+    settings_dir, model_dir
+        The generated model files it was built from.
+    log
+        make's output.
+    """
+
+    elf: Path
+    map_file: Path
+    flavour: str
+    settings_dir: Path
+    model_dir: Path
+    log: str = ""
+
+
+def build_elf(tflm_dir: Path, *, settings_dir: Path | None = None, model_dir: Path | None = None,
+              build_dir: Path | None = None, name: str | None = None, board_hz: int = BOARD_HZ,
+              firmware_dir: Path = FIRMWARE_DIR, jobs: int = 2, timeout: float = 1800) -> EmulatorBuild:
+    """``make -C firmware qemu``: the sketch, the model files and TFLM as an mps2-an386 ELF.
+
+    The TFLM library is cached per tree and op set under ``firmware/build/tflm/`` (mk/qemu.mk),
+    so only the first build of a tree compiles it.
+
+    Raises
+    ------
+    EmulatorError
+        When the toolchain or the tree is missing, or compiling/linking fails.
+    """
+    firmware_dir = Path(firmware_dir)
+    src = firmware_dir / "lrh_ecg" / "src"
+    settings_dir = Path(settings_dir) if settings_dir else src
+    model_dir = Path(model_dir) if model_dir else settings_dir
+    if not have_tool("arm-none-eabi-g++"):
+        raise EmulatorError("arm-none-eabi-g++ is not installed (gcc-arm-none-eabi)")
+    if not Path(tflm_dir).is_dir():
+        raise EmulatorError(f"no TFLM tree at {tflm_dir}")
+    name = name or Path(tflm_dir).name
+    key = _files_key(settings_dir, model_dir)
+    build_dir = Path(build_dir) if build_dir else firmware_dir / "build" / "qemu" / f"{name}-{key}"
+    args = ["make", "-C", str(firmware_dir), f"-j{jobs}", "qemu", f"TFLM_DIR={Path(tflm_dir).resolve()}",
+            f"QEMU_NAME={name}", f"QEMU_BUILD={build_dir.resolve()}", f"QEMU_HZ={board_hz}",
+            f"SETTINGS_DIR={settings_dir.resolve()}", f"MODEL_DIR={model_dir.resolve()}"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise EmulatorError(f"make qemu ({name}) failed (exit {proc.returncode}):\n{log[-4000:]}")
+    return EmulatorBuild(elf=build_dir / "lrh_ecg.elf", map_file=build_dir / "lrh_ecg.map",
+                         flavour=name, settings_dir=settings_dir, model_dir=model_dir, log=log)
+
+
+def _files_key(settings_dir: Path, model_dir: Path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for path in (Path(settings_dir) / "model_settings.h", Path(model_dir) / "model_data.h",
+                 Path(model_dir) / "model_ops.h"):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:10]
+
+
+@dataclass
+class EmulatorRun:
+    """What the emulated board printed during one run.
+
+    Attributes
+    ----------
+    hello
+        The start-up line.
+    windows
+        Window lines (dicts, as a real board prints them).
+    traces
+        The emulator build's trace lines, one per window (``start``, ``q``, ``ops``, ``frames``…).
+    drops
+        ``(first_row, count)`` runs of ADC rows the ring could not take (overruns).
+    exit
+        The exit line (``instructions``, ``adc_rows``, ``dropped``), ``None`` if it never came.
+    errors
+        ``{"error": …}`` messages and fault lines.
+    other
+        Any other output (TFLM log messages).
+    returncode, wall_s
+        QEMU's exit status and the host seconds the run took.
+    """
+
+    hello: dict | None = None
+    windows: list = field(default_factory=list)
+    traces: list = field(default_factory=list)
+    drops: list = field(default_factory=list)
+    exit: dict | None = None
+    errors: list = field(default_factory=list)
+    other: list = field(default_factory=list)
+    returncode: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def insns_per_inference(self) -> list[int]:
+        """Instructions per Invoke() (from the board's microseconds at :data:`BOARD_HZ`)."""
+        return [int(t["infer_us"]) * (BOARD_HZ // 1_000_000) for t in self.traces]
+
+
+def parse_output(text: str) -> EmulatorRun:
+    """Sort the emulated board's output lines (see :class:`EmulatorRun`)."""
+    run = EmulatorRun()
+    for line in text.splitlines():
+        s = line.strip()
+        if not s:
+            continue
+        try:
+            obj = json.loads(s)
+        except json.JSONDecodeError:
+            run.other.append(s)
+            continue
+        if not isinstance(obj, dict):
+            run.other.append(s)
+        elif "hello" in obj:
+            run.hello = obj
+        elif "trace" in obj:
+            run.traces.append(obj["trace"])
+        elif "qemu_drop" in obj:
+            run.drops.append(tuple(obj["qemu_drop"]))
+        elif "qemu_exit" in obj:
+            run.exit = obj["qemu_exit"]
+        elif "error" in obj or "qemu_fault" in obj:
+            run.errors.append(obj.get("error", obj.get("qemu_fault")))
+        elif "start" in obj and "raw_mask" in obj:
+            run.windows.append(obj)
+        else:
+            run.other.append(s)
+    return run
+
+
+def run_elf(elf: Path, *, serial: bytes = b"", adc_counts: np.ndarray | None = None,
+            timeout: float = 600) -> EmulatorRun:
+    """Run the firmware ELF under QEMU until it has consumed its inputs.
+
+    Parameters
+    ----------
+    elf
+        From :func:`build_elf`.
+    serial
+        Bytes arriving on the serial port (replay frames, PROTOCOL.md).
+    adc_counts
+        ``(n, leads)`` ADC counts sampled by the board's timer at the model rate (live mode);
+        ``None`` for no ADC input.
+    timeout
+        Host seconds allowed.
+
+    Raises
+    ------
+    EmulatorError
+        When QEMU is missing, times out, or the board never reports its exit.
+    """
+    if not have_tool(QEMU):
+        raise EmulatorError(f"{QEMU} is not installed (apt-get install qemu-system-arm)")
+    with tempfile.TemporaryDirectory(prefix="lrh-qemu-") as tmp:
+        work = Path(tmp)
+        if serial:
+            (work / "lrh_serial.bin").write_bytes(bytes(serial))
+        if adc_counts is not None:
+            (work / "lrh_adc.bin").write_bytes(np.asarray(adc_counts, "<i2").tobytes())
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run([QEMU, *QEMU_ARGS, "-kernel", str(Path(elf).resolve())],
+                                  cwd=work, stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired as err:
+            partial = parse_output((err.stdout or b"").decode(errors="replace"))
+            raise EmulatorError(f"QEMU ran past {timeout:.0f} s; board said {len(partial.windows)} "
+                                f"window(s), errors {partial.errors[:3]}") from None
+        wall = time.perf_counter() - t0
+    run = parse_output(proc.stdout.decode(errors="replace"))
+    run.returncode, run.wall_s = proc.returncode, wall
+    if run.exit is None or proc.returncode != 0:
+        raise EmulatorError(f"the emulated board did not finish cleanly (exit {proc.returncode}); "
+                            f"errors {run.errors[:3]}, stderr "
+                            f"{proc.stderr.decode(errors='replace')[-500:]!r}")
+    return run
+
+
+# ------------------------------------------------------------------------------- host side
+
+
+def model_bytes(model_dir: Path) -> bytes:
+    """The flatbuffer embedded in a generated ``model_data.cc``."""
+    return parse_c_array((Path(model_dir) / "model_data.cc").read_text())
+
+
+def host_outputs(tflite_bytes: bytes, windows_q: np.ndarray, settings_dir: Path) -> np.ndarray:
+    """The TFLM host runtime's int8 outputs ``(n, classes)`` for int8 input windows.
+
+    The demographics input (if any) gets the firmware's default vector, quantised as the
+    sketch does (``kDemographicsDefault`` with the tensor's own scale and zero point).
+    """
+    from lrh_tflm.tflite.runtime import make_runner
+    settings = DeviceSettings.from_header(settings_dir)
+    runner = make_runner(tflite_bytes, "tflm", arena_size=settings.arena_bytes)
+    demo = runner.quantize_demo(np.asarray(settings.demographics_default, np.float32)[None]) \
+        if runner.demo is not None else None
+    out = [np.asarray(runner.run(w, demo)).reshape(-1) for w in np.asarray(windows_q)]
+    return np.stack(out).astype(np.int8) if out else np.zeros((0, len(settings.classes)), np.int8)
+
+
+@dataclass
+class Comparison:
+    """Board vs host, window by window.
+
+    Attributes
+    ----------
+    starts
+        Window starts compared (present on both sides).
+    identical
+        Windows whose int8 outputs are equal on every class.
+    differences
+        ``(start, class, board - host in LSB)`` for every differing output.
+    decisions_agree
+        Windows whose raw decision masks are equal.
+    missing_on_board, missing_on_host
+        Window starts one side has and the other lacks.
+    frames_board, frames_host
+        Receiver counters: the board's last trace line and ``lrh_host``'s summary.
+    """
+
+    starts: list = field(default_factory=list)
+    identical: int = 0
+    differences: list = field(default_factory=list)
+    decisions_agree: int = 0
+    missing_on_board: list = field(default_factory=list)
+    missing_on_host: list = field(default_factory=list)
+    frames_board: dict = field(default_factory=dict)
+    frames_host: dict = field(default_factory=dict)
+
+    @property
+    def compared(self) -> int:
+        return len(self.starts)
+
+    def summary(self) -> dict:
+        return {"windows_compared": self.compared, "identical": self.identical,
+                "decisions_agree": self.decisions_agree,
+                "max_lsb": max((abs(d[2]) for d in self.differences), default=0),
+                "differences": [list(d) for d in self.differences],
+                "missing_on_board": self.missing_on_board, "missing_on_host": self.missing_on_host}
+
+
+def compare_outputs(run: EmulatorRun, host_starts: Sequence[int], host_q: np.ndarray,
+                    settings_dir: Path) -> Comparison:
+    """Pair board and host windows by start and compare int8 outputs and raw decisions."""
+    settings = DeviceSettings.from_header(settings_dir)
+    board_q = {int(t["start"]): np.asarray(t["q"], np.int16) for t in run.traces}
+    board_mask = {int(w["start"]): int(w["raw_mask"]) for w in run.windows}
+    host = {int(s): np.asarray(q, np.int16) for s, q in zip(host_starts, host_q)}
+    cmp = Comparison(missing_on_board=sorted(set(host) - set(board_q)),
+                     missing_on_host=sorted(set(board_q) - set(host)))
+    for start in sorted(set(board_q) & set(host)):
+        b, h = board_q[start], host[start]
+        cmp.starts.append(start)
+        diff = b - h
+        if not diff.any():
+            cmp.identical += 1
+        cmp.differences += [(start, settings.classes[c], int(diff[c])) for c in np.flatnonzero(diff)]
+        _, mask = decide(h, settings.output_scale, settings.output_zero_point, settings.thresholds)
+        cmp.decisions_agree += int(board_mask.get(start) == mask)
+    if run.traces:
+        cmp.frames_board = dict(run.traces[-1]["frames"])
+    return cmp
+
+
+def compare_with_host(run: EmulatorRun, host_build: HostBuild, *, serial: bytes = b"",
+                      adc_counts: np.ndarray | None = None, tflite_bytes: bytes | None = None,
+                      model_dir: Path | None = None) -> Comparison:
+    """The board's windows against the host's on the same input.
+
+    Replay input: the same bytes through ``lrh_host --frames`` (the firmware's frame decoder and
+    preprocessing compiled for the host).  ADC input: the rows the board's ring accepted (the
+    ADC rows minus the dropped runs the board reported) through ``lrh_host --counts``.  Either
+    way the int8 windows go through the TFLM host runtime.
+    """
+    settings_dir = host_build.settings_dir
+    tflite_bytes = tflite_bytes if tflite_bytes is not None else \
+        model_bytes(model_dir or settings_dir)
+    if adc_counts is not None:
+        n = run.exit["adc_rows"] if run.exit else len(adc_counts)
+        rows = np.asarray(adc_counts)[:n]
+        keep = np.ones(len(rows), bool)
+        for first, count in run.drops:
+            keep[first:first + count] = False
+        received = rows[keep]
+        hw = run_host(host_build, received, counts=True)
+    else:
+        hw = run_host_frames(host_build, serial)
+    host_q = host_outputs(tflite_bytes, hw.windows, settings_dir)
+    cmp = compare_outputs(run, hw.starts.tolist(), host_q, settings_dir)
+    cmp.frames_host = {k: v for k, v in hw.summary.items()
+                       if k in ("frames_ok", "bad_crc", "malformed", "out_of_order", "lost")}
+    return cmp
+
+
+# ------------------------------------------------------------------------------- footprint
+
+_MAP_SECTION = re.compile(r"^(\.[A-Za-z_.]+)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)", re.M)
+
+
+def elf_sizes(elf: Path) -> dict:
+    """``arm-none-eabi-size`` of the ELF plus the linker map's output sections.
+
+    Returns
+    -------
+    dict
+        ``text``, ``data``, ``bss`` (size's Berkeley totals, which count the emulator's
+        reserved stack and heap as bss), ``flash`` (text + data) and ``sections`` (name →
+        bytes, from the map), ``stack``, ``heap``.
+    """
+    out = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True,
+                         check=True).stdout.splitlines()[1].split()
+    text, data, bss = (int(v) for v in out[:3])
+    sections = {}
+    map_file = Path(elf).with_suffix(".map")
+    if map_file.is_file():
+        for name, _addr, size in _MAP_SECTION.findall(map_file.read_text()):
+            sections[name] = sections.get(name, 0) + int(size, 16)
+    return {"text": text, "data": data, "bss": bss, "flash": text + data,
+            "ram_static": data + sections.get(".bss", bss),
+            "stack": sections.get(".stack", 0), "heap": sections.get(".heap", 0),
+            "sections": sections}
+
+
+def arena_bytes(settings_dir: Path) -> int:
+    """``kArenaBytes`` of a generated ``model_settings.h``."""
+    return int(settings_value(settings_dir, "kArenaBytes"))
+
+
+__all__ = [
+    "THIRD_PARTY_DIR", "FLAVOURS", "BOARD_HZ", "EmulatorError", "have_emulator", "flavour_dir",
+    "EmulatorBuild", "build_elf", "EmulatorRun", "parse_output", "run_elf", "model_bytes",
+    "host_outputs", "Comparison", "compare_outputs", "compare_with_host", "elf_sizes",
+    "arena_bytes", "FirmwareError",
+]
