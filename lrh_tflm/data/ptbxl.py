@@ -44,12 +44,18 @@ Choosing the label set
 Without that choice the label space of the build picks it (:meth:`PTBXLSource.for_label_space`,
 called by :func:`lrh_tflm.data.cache.prepare`): ``LabelConfig.space`` of ``"rhythm"``,
 ``"form"``, … gives that task, ``"scored"`` the Challenge classes, ``"all"`` every statement.
+Sets join with ``+`` (``"superdiagnostic+rhythm"``: the five superclasses and the twelve
+rhythms, one model); two sets that share a class name must mean the same statements by it
+(``subdiagnostic+superdiagnostic`` is refused: their ``STTC`` differ).  With a set fixed by
+the spec, the label space may be that set, ``"all"`` (its labels seen) or the default
+``"scored"`` (which then defers to the spec).
 """
 from __future__ import annotations
 
 import ast
 import copy
 import csv
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -314,6 +320,24 @@ def _rank(label_set: str) -> dict[str, int]:
     return rank
 
 
+class _Labeller:
+    """:func:`task_labels` for one label set, remembered per distinct code set: PTB-XL's
+    21,799 records carry far fewer distinct combinations (NORM + SR alone is a third)."""
+
+    def __init__(self, label_set: str, aggregations: dict):
+        self.label_set = label_set
+        self.aggregations = aggregations
+        self.memo: dict[tuple, tuple[str, ...]] = {}
+
+    def __call__(self, codes: tuple[str, ...], heart_axis: str = "") -> tuple[str, ...]:
+        key = (codes, heart_axis)
+        labels = self.memo.get(key)
+        if labels is None:
+            labels = self.memo[key] = task_labels(codes, self.label_set, self.aggregations,
+                                                  heart_axis)
+        return labels
+
+
 def _check_combination(label_set: str, aggregations: dict) -> None:
     """A class that two combined sets share must mean the same statements in both."""
     members: dict[str, tuple[str, frozenset]] = {}
@@ -359,6 +383,33 @@ def parse_options(query: str) -> list[tuple[str, str]]:
             raise ValueError(f"option {part!r} is not key=value")
         pairs.append((key.strip(), value.strip()))
     return pairs
+
+
+#: A ``scp_codes`` cell as PTB-XL writes it: ``{'NORM': 100.0, 'SR': 0.0}``.
+_SCP_DICT = re.compile(r"\{\s*(?:'[^'\\]*'\s*:\s*[-+]?[0-9][0-9.eE+-]*\s*"
+                       r"(?:,\s*'[^'\\]*'\s*:\s*[-+]?[0-9][0-9.eE+-]*\s*)*,?\s*)?\}")
+_SCP_KEY = re.compile(r"'([^'\\]*)'\s*:")
+
+
+def scp_code_keys(text: str) -> list[str]:
+    """The statement codes (keys) of a ``scp_codes`` cell, whatever their likelihoods.
+
+    The cell is a Python dict literal; PTB-XL's own form is matched by a regular expression
+    (the listing of 21,799 rows spent most of its time in ``ast.literal_eval``), anything
+    else goes through ``ast.literal_eval``.
+
+    Raises
+    ------
+    ValueError, SyntaxError, TypeError
+        Not a dict literal.
+    """
+    text = (text or "").strip()
+    if _SCP_DICT.fullmatch(text):
+        return _SCP_KEY.findall(text)
+    codes = ast.literal_eval(text)
+    if not isinstance(codes, dict):
+        raise ValueError("not a dict")
+    return [str(c) for c in codes]
 
 
 def _respec(spec: str, **options) -> str:
@@ -425,13 +476,16 @@ class PTBXLSource:
         self._aggregations = _aggregations(self.root / "scp_statements.csv")
         self._has_axis = True
         self._check_columns()
-        self._refs, self._problems, self._has_axis = self._list()
+        self._rows, self._problems, self._has_axis = self._list()
+        self._refs_built: list[RecordRef] | None = None
         self._check_columns()
-        if not self._refs:
+        if not self._rows:
             raise DatasetError(f"no records found in {self.root / 'ptbxl_database.csv'}")
 
     # ------------------------------------------------------------------ listing
-    def _list(self) -> tuple[list[RecordRef], list[Problem], bool]:
+    def _list(self) -> tuple[list[tuple], list[Problem], bool]:
+        """Usable rows as ``(name, path, age, sex, fold, scp codes, heart axis)``, sorted by
+        name; the problems with the others; whether the table has ``heart_axis``."""
         db = self.root / "ptbxl_database.csv"
         rows = _read_csv(db)
         has_axis = bool(rows) and "heart_axis" in rows[0]
@@ -439,9 +493,10 @@ class PTBXLSource:
             missing = [c for c in _DATABASE_COLUMNS if c not in rows[0]]
             if missing:
                 raise DatasetError(f"{db} lacks column(s) {', '.join(missing)}")
-        refs: list[RecordRef] = []
+        out: list[tuple] = []
         problems: list[Problem] = []
         first_row: dict[int, int] = {}
+        folders: dict[str, Path] = {}
         for line, row in enumerate(rows, start=2):
             raw_id = (row["ecg_id"] or "").strip()
             try:
@@ -457,9 +512,7 @@ class PTBXLSource:
                 continue
             first_row[ecg_id] = line
             try:
-                codes = ast.literal_eval(row["scp_codes"])
-                if not isinstance(codes, dict):
-                    raise ValueError("not a dict")
+                codes = scp_code_keys(row["scp_codes"])
             except (ValueError, SyntaxError, TypeError) as err:
                 problems.append(Problem(name, f"unreadable scp_codes in {db.name} row {line}: {err}"))
                 continue
@@ -478,18 +531,18 @@ class PTBXLSource:
             if not filename:
                 problems.append(Problem(name, f"no {_RATE_COLUMN[self.rate]} in {db.name} row {line}"))
                 continue
-            scp = tuple(sorted(str(c).strip() for c in codes))
+            scp = tuple(sorted({c.strip() for c in codes}))
             axis = (row.get("heart_axis") or "").strip()
             age = _parse_float(row["age"])
             if age is not None and age > _AGE_CAP:
                 age = _AGE_CAP  # 300 = "over 89"
             sex = {0: "M", 1: "F"}.get(_parse_int(row["sex"]))
-            labels = task_labels(scp, self.label_set, self._aggregations, axis)
-            refs.append(RecordRef(name=name, path=self.root / (filename + ".hea"), meta=(
-                ("labels", labels), ("age", age), ("sex", sex), ("fold", fold),
-                ("scp_codes", scp), ("heart_axis", axis))))
-        refs.sort(key=lambda r: r.name)
-        return refs, problems, has_axis
+            folder, _, base = filename.rpartition("/")
+            if folder not in folders:
+                folders[folder] = self.root / folder
+            out.append((name, folders[folder] / (base + ".hea"), age, sex, fold, scp, axis))
+        out.sort(key=lambda r: r[0])
+        return out, problems, has_axis
 
     def _check_columns(self) -> None:
         parts = label_set_parts(self.label_set)
@@ -518,10 +571,7 @@ class PTBXLSource:
         other.label_set = label_set
         other.label_set_explicit = True
         other._check_columns()
-        other._refs = [RecordRef(r.name, r.path, tuple(
-            (k, task_labels(r.get("scp_codes", ()), label_set, self._aggregations,
-                            r.get("heart_axis", "")) if k == "labels" else v)
-            for k, v in r.meta)) for r in self._refs]
+        other._refs_built = None  # the refs of the new set are made when first asked for
         other.spec = _respec(self.spec, labels=label_set)
         return other
 
@@ -585,7 +635,7 @@ class PTBXLSource:
         records, labelled = Counter(), Counter()
         space = self._space()
         per_class: dict[str, Counter] = {c: Counter() for c in space.classes}
-        for ref in self._refs:
+        for ref in self.refs():
             split = official_split(ref.get("fold"))
             records[split] += 1
             labels = ref.get("labels", ())
@@ -601,7 +651,18 @@ class PTBXLSource:
     # ------------------------------------------------------------------ DataSource
     def refs(self) -> list[RecordRef]:
         """Every usable row of the database, sorted by zero-padded ``ecg_id``."""
-        return list(self._refs)
+        if self._refs_built is None:
+            labeller = _Labeller(self.label_set, self._aggregations)
+            self._refs_built = [
+                RecordRef(name=name, path=path, meta=(
+                    ("labels", labeller(scp, axis)), ("age", age), ("sex", sex), ("fold", fold),
+                    ("scp_codes", scp), ("heart_axis", axis)))
+                for name, path, age, sex, fold, scp, axis in self._rows]
+        return list(self._refs_built)
+
+    def __getstate__(self) -> dict:
+        # Worker processes only read records by their refs: the built listing stays here.
+        return {**self.__dict__, "_refs_built": None}
 
     def listing_problems(self) -> list[Problem]:
         """Database rows that could not be used, each with its reason."""
@@ -620,7 +681,7 @@ class PTBXLSource:
 
     def __repr__(self) -> str:
         return (f"PTBXLSource({str(self.root)!r}, labels={self.label_set!r}, rate={self.rate}, "
-                f"records={len(self._refs)})")
+                f"records={len(self._rows)})")
 
 
 def _parse_float(text: str | None) -> float | None:
@@ -637,5 +698,5 @@ def _parse_int(text: str | None) -> int | None:
 
 
 __all__ = ["PTBXL_LABEL_SETS", "PTBXLSource", "official_split", "ptbxl_class_space",
-           "label_set_parts", "is_label_set", "parse_options",
+           "label_set_parts", "is_label_set", "parse_options", "scp_code_keys",
            "snomed_table", "task_labels", "SNOMED_TABLE"]
