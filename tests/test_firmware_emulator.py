@@ -32,7 +32,7 @@ PTBXL_DIR = SHARED_DIR / "data" / "ptb-xl"
 #: Records per flavour: every Challenge sample and 5 PTB-XL records for CMSIS-NN and Chirale
 #: (first window each, plus one long record streamed whole); reference kernels take ~16 s of
 #: emulation per window, so they get a few records.
-REFERENCE_RECORDS = 3
+REFERENCE_RECORDS = 2
 LONG_RECORD_WINDOWS = 6
 
 

@@ -8,6 +8,7 @@
 #   QEMU_NAME    names the build (default: the tree's folder name)
 #   QEMU_BUILD   where the sketch objects and the ELF go (default build/qemu/$(QEMU_NAME))
 #   QEMU_HZ      the modelled board clock in instructions per second (default 64000000)
+#   QEMU_OPT     optimisation of TFLM and the sketch (default -Os, what the Arduino core uses)
 #
 # TFLM is compiled once per tree into build/tflm/$(QEMU_NAME)/ (the framework plus the kernels
 # of the ops in model_ops.h, mk/tflm.mk) and archived per op set; later builds of any model
@@ -16,7 +17,8 @@ QEMU_TFLM_ROOT = $(call tflm_root,$(TFLM_DIR))
 QEMU_NAME ?= $(notdir $(patsubst %/,%,$(TFLM_DIR)))
 QEMU_BUILD ?= $(FW)/build/qemu/$(QEMU_NAME)
 QEMU_HZ ?= 64000000
-QT = $(FW)/build/tflm/$(QEMU_NAME)
+QEMU_OPT ?= -Os
+QT = $(FW)/build/tflm/$(QEMU_NAME)$(if $(filter-out -Os,$(QEMU_OPT)),$(QEMU_OPT))
 QEMU_OPS = $(call model_ops_of,$(MODEL_DIR)/model_ops.h)
 QEMU_TFLM_SRC = $(call tflm_sources,$(TFLM_DIR),$(QEMU_OPS))
 QEMU_TFLM_OBJ = $(patsubst $(QEMU_TFLM_ROOT)/%,$(QT)/obj/%.o,$(QEMU_TFLM_SRC))
@@ -24,13 +26,14 @@ QEMU_LIB = $(QT)/libtflm_$(subst $(space),_,$(strip $(QEMU_OPS))).a
 space := $(empty) $(empty)
 
 QEMU_ARCH := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
-# A stand-alone CMSIS-NN tree needs CMSIS_NN defined (its kernels' headers test it); Chirale's
-# kernels do not, and the Arduino builder defines nothing, so neither do we for it.
-QEMU_TFLM_DEFS = -DTF_LITE_STATIC_MEMORY $(if $(and $(call tflm_has_cmsis_nn,$(TFLM_DIR)),\
+# A stand-alone tree is built as TFLM's own Makefile builds it (TF_LITE_STATIC_MEMORY; CMSIS_NN
+# for the CMSIS-NN kernels, whose headers test it).  Chirale's library is built as the Arduino
+# builder builds it, with no defines at all (its sources assume TF_LITE_STATIC_MEMORY unset).
+QEMU_TFLM_DEFS = $(if $(wildcard $(TFLM_DIR)/src/tensorflow),,-DTF_LITE_STATIC_MEMORY) $(if $(and $(call tflm_has_cmsis_nn,$(TFLM_DIR)),\
 	$(wildcard $(TFLM_DIR)/third_party/cmsis_nn)),-DCMSIS_NN) \
 	$(shell grep -q DebugVsnprintf $(QEMU_TFLM_ROOT)/tensorflow/lite/micro/debug_log.h 2>/dev/null \
 	|| echo -DLRH_TFLM_DEBUGLOG_V1)
-QEMU_COMMON := $(QEMU_ARCH) -Os -ffunction-sections -fdata-sections
+QEMU_COMMON = $(QEMU_ARCH) $(QEMU_OPT) -ffunction-sections -fdata-sections
 QEMU_TFLM_CXXFLAGS = $(QEMU_COMMON) -std=c++17 -fno-rtti -fno-exceptions -fno-threadsafe-statics \
 	-fno-unwind-tables $(QEMU_TFLM_DEFS) $(call tflm_includes,$(TFLM_DIR))
 QEMU_TFLM_CFLAGS = $(QEMU_COMMON) -std=c11 $(QEMU_TFLM_DEFS) $(call tflm_includes,$(TFLM_DIR))

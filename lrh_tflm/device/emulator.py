@@ -51,6 +51,12 @@ FLAVOURS = {"cmsis-nn": "tflm-cmsis-nn", "reference": "tflm-reference",
             "chirale": "Chirale_TensorFlowLite"}
 #: The modelled board clock (instructions per second) of the emulator build.
 BOARD_HZ = 64_000_000
+#: Cycles per instruction assumed for a Cortex-M4 at 64 MHz running from flash (nRF52840: flash
+#: behind an instruction cache) to turn measured instructions into time.  1.0 is the floor
+#: (every instruction single-cycle, no wait state); loads/stores take 2 cycles unless
+#: pipelined, taken branches 2-4, cache misses add flash wait states, so int8 kernel code lands
+#: in between; 2.0 is a pessimistic ceiling.  An assumption until measured on a board (DWT).
+CPI_RANGE = (1.0, 2.0)
 QEMU = "qemu-system-arm"
 QEMU_ARGS = ("-M", "mps2-an386", "-nographic", "-semihosting", "-icount", "shift=0")
 
@@ -97,11 +103,13 @@ class EmulatorBuild:
 
 def build_elf(tflm_dir: Path, *, settings_dir: Path | None = None, model_dir: Path | None = None,
               build_dir: Path | None = None, name: str | None = None, board_hz: int = BOARD_HZ,
-              firmware_dir: Path = FIRMWARE_DIR, jobs: int = 2, timeout: float = 1800) -> EmulatorBuild:
+              opt: str = "-Os", firmware_dir: Path = FIRMWARE_DIR, jobs: int = 2,
+              timeout: float = 1800) -> EmulatorBuild:
     """``make -C firmware qemu``: the sketch, the model files and TFLM as an mps2-an386 ELF.
 
     The TFLM library is cached per tree and op set under ``firmware/build/tflm/`` (mk/qemu.mk),
-    so only the first build of a tree compiles it.
+    so only the first build of a tree compiles it.  ``opt`` is the optimisation of TFLM and the
+    sketch (``-Os``: what the Arduino core compiles with).
 
     Raises
     ------
@@ -118,9 +126,12 @@ def build_elf(tflm_dir: Path, *, settings_dir: Path | None = None, model_dir: Pa
         raise EmulatorError(f"no TFLM tree at {tflm_dir}")
     name = name or Path(tflm_dir).name
     key = _files_key(settings_dir, model_dir)
-    build_dir = Path(build_dir) if build_dir else firmware_dir / "build" / "qemu" / f"{name}-{key}"
+    suffix = "" if opt == "-Os" else opt
+    build_dir = Path(build_dir) if build_dir else \
+        firmware_dir / "build" / "qemu" / f"{name}{suffix}-{key}"
     args = ["make", "-C", str(firmware_dir), f"-j{jobs}", "qemu", f"TFLM_DIR={Path(tflm_dir).resolve()}",
             f"QEMU_NAME={name}", f"QEMU_BUILD={build_dir.resolve()}", f"QEMU_HZ={board_hz}",
+            f"QEMU_OPT={opt}",
             f"SETTINGS_DIR={settings_dir.resolve()}", f"MODEL_DIR={model_dir.resolve()}"]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     log = proc.stdout + proc.stderr
@@ -409,9 +420,110 @@ def arena_bytes(settings_dir: Path) -> int:
     return int(settings_value(settings_dir, "kArenaBytes"))
 
 
+# ------------------------------------------------------------------- check of an export
+
+
+def synthetic_stream_uv(settings: DeviceSettings, windows: int, seed: int = 0) -> np.ndarray:
+    """``(n, leads)`` int16 µV of a synthetic ECG (the built-in generator) holding ``windows``
+    windows at the model's rate and hop: a signal for checking arithmetic, not a diagnosis."""
+    from lrh_tflm.config import SynthConfig
+    from lrh_tflm.data.synthetic import simulate
+    from lrh_tflm.leads import LEADS
+
+    n = settings.window + settings.hop * (windows - 1)
+    cfg = SynthConfig(fs=int(round(settings.fs)), seconds=n / settings.fs + 1.0, seed=seed)
+    rec = simulate(np.random.default_rng(seed), ("426783006",), cfg)
+    rows = [LEADS.index(lead) for lead in settings.leads]
+    uv = np.rint(np.asarray(rec.signal[rows, :n], np.float64) * 1000.0).T
+    return np.clip(uv, -32768, 32767).astype(np.int16)
+
+
+def emulated_check(settings_dir: Path, tflm_dir: Path, *, host_build: HostBuild | None = None,
+                   samples_uv: np.ndarray | None = None, windows: int = 3,
+                   timeout: float = 1800) -> dict:
+    """Prove a generated model on the emulated board: build, replay, compare, measure.
+
+    Parameters
+    ----------
+    settings_dir
+        Folder with the generated ``model_settings.h``, ``model_data.*``, ``model_ops.h``.
+    tflm_dir
+        TFLM tree to link (e.g. ``flavour_dir("cmsis-nn")``).
+    host_build
+        ``lrh_host`` for these settings (built when ``None``).
+    samples_uv
+        Samples to replay (default :func:`synthetic_stream_uv` with ``windows`` windows).
+
+    Returns
+    -------
+    dict
+        ``passed`` (every window's int8 outputs and decisions equal the host's, no board
+        error), the comparison, instructions per inference and per operator, the arena the
+        board used, the ELF's sizes and the real-time figures at :data:`BOARD_HZ` for
+        :data:`CPI_RANGE`.
+    """
+    from lrh_tflm.device.hostbuild import build_host
+    from lrh_tflm.device.protocol import encode_sample_frames
+
+    settings_dir = Path(settings_dir)
+    settings = DeviceSettings.from_header(settings_dir)
+    host_build = host_build or build_host(settings_dir)
+    uv = samples_uv if samples_uv is not None else synthetic_stream_uv(settings, windows)
+    build = build_elf(tflm_dir, settings_dir=settings_dir, timeout=timeout)
+    serial = encode_sample_frames(uv, samples_per_frame=25)
+    run = run_elf(build.elf, serial=serial, timeout=timeout)
+    cmp = compare_with_host(run, host_build, serial=serial)
+    insns = run.insns_per_inference
+    median = float(np.median(insns)) if insns else 0.0
+    per_op = {op: float(np.median([t["ops"][op][0] for t in run.traces if op in t["ops"]]))
+              for op in (run.traces[0]["ops"] if run.traces else {})}
+    hop_s = settings.hop / settings.fs
+    times = [median * cpi / BOARD_HZ for cpi in CPI_RANGE]
+    passed = bool(cmp.compared and cmp.identical == cmp.compared
+                  and cmp.decisions_agree == cmp.compared and not run.errors)
+    return {"passed": passed, "tflm": Path(tflm_dir).name, "comparison": cmp.summary(),
+            "instructions_per_inference": insns, "instructions_median": median,
+            "per_op_instructions": per_op,
+            "arena_used_bytes": run.hello["arena_used"] if run.hello else None,
+            "arena_bytes": settings.arena_bytes, "elf": elf_sizes(build.elf),
+            "clock_hz": BOARD_HZ, "cpi_range": list(CPI_RANGE), "hop_s": hop_s,
+            "inference_s": times, "realtime_margin_s": [hop_s - t for t in times],
+            "errors": run.errors}
+
+
+def measured_footprint(fp: dict, check: dict) -> dict:
+    """``footprint.json`` with its assumed cycles-per-MAC latency replaced by the emulator's
+    measured instruction count (``check`` from :func:`emulated_check`) and the stated
+    cycles-per-instruction range."""
+    out = {k: v for k, v in fp.items() if k not in ("cycles_per_mac", "assumptions", "time_ms")}
+    lo, hi = (1000.0 * t for t in check["inference_s"])
+    out["measured"] = {
+        "source": f"QEMU mps2-an386 (Cortex-M4F, -icount shift=0), {check['tflm']}, -Os",
+        "instructions_per_inference": check["instructions_median"],
+        "per_op_instructions": check["per_op_instructions"],
+        "arena_used_bytes": check["arena_used_bytes"],
+        "flash_bytes": check["elf"]["flash"],
+        "cpi_range": check["cpi_range"],
+        "cpi_note": "cycles per instruction of a Cortex-M4 at 64 MHz from flash: 1.0 = every "
+                    "instruction single-cycle (floor), 2.0 = pessimistic (2-cycle loads, "
+                    "branches, flash wait states on cache misses); assumed, not measured",
+    }
+    out["time_ms"] = {"at_cpi_low": lo, "at_cpi_high": hi}
+    out["realtime_margin_ms"] = {"hop_ms": 1000.0 * check["hop_s"],
+                                 "at_cpi_high": 1000.0 * check["hop_s"] - hi}
+    first = fp.get("summary", "").split("\n")[0]
+    out["summary"] = (f"{first}\nCortex-M4F @ 64 MHz ({check['tflm']}): "
+                      f"{check['instructions_median'] / 1e6:.1f} M instructions/window measured on "
+                      f"the emulator = {lo:.0f}-{hi:.0f} ms at {check['cpi_range'][0]:g}-"
+                      f"{check['cpi_range'][1]:g} cycles/instruction; hop "
+                      f"{1000.0 * check['hop_s']:.0f} ms")
+    return out
+
+
 __all__ = [
     "THIRD_PARTY_DIR", "FLAVOURS", "BOARD_HZ", "EmulatorError", "have_emulator", "flavour_dir",
     "EmulatorBuild", "build_elf", "EmulatorRun", "parse_output", "run_elf", "model_bytes",
     "host_outputs", "Comparison", "compare_outputs", "compare_with_host", "elf_sizes",
-    "arena_bytes", "FirmwareError",
+    "arena_bytes", "FirmwareError", "CPI_RANGE", "synthetic_stream_uv", "emulated_check",
+    "measured_footprint",
 ]
