@@ -426,3 +426,17 @@ def test_bad_spec_options(ptbxl_root, query, message):
 
     with pytest.raises(DatasetError, match=message):
         open_source(f"ptbxl:{ptbxl_root}?{query}")
+
+
+def test_label_set_of_a_saved_spec(ptbxl_root):
+    from lrh_tflm.data.ptbxl import label_set_of_spec
+    from lrh_tflm.data.sources import open_source
+
+    spec = open_source(f"ptbxl:{ptbxl_root}?labels=superdiagnostic+rhythm").spec
+    assert label_set_of_spec(spec) == "superdiagnostic+rhythm"
+    assert label_set_of_spec(f"ptbxl:{ptbxl_root}") is None
+    assert label_set_of_spec("challenge:/x?require_labels=0") is None
+    assert label_set_of_spec("ptbxl:/x?labels=nonsense") is None
+    # A model trained on that set is evaluated on a plain ptbxl:DIR with the same labels.
+    plain = open_source(f"ptbxl:{ptbxl_root}")
+    assert plain.for_label_space(label_set_of_spec(spec)).label_set == "superdiagnostic+rhythm"

@@ -412,6 +412,23 @@ def scp_code_keys(text: str) -> list[str]:
     return [str(c) for c in codes]
 
 
+def label_set_of_spec(spec: str | None) -> str | None:
+    """The PTB-XL label set a canonical data spec names (``…?labels=rhythm&rate=100`` →
+    ``"rhythm"``), e.g. the one a saved model's sidecar records; ``None`` for other specs.
+
+    Evaluating that model on PTB-XL with this label space relabels the records as it was
+    trained (``LabelConfig(space=label_set_of_spec(saved_spec))``).
+    """
+    text = str(spec or "")
+    if not text.startswith("ptbxl:") or "?" not in text:
+        return None
+    try:
+        labels = dict(parse_options(text.partition("?")[2])).get("labels")
+    except ValueError:
+        return None
+    return labels if labels is not None and is_label_set(labels) else None
+
+
 def _respec(spec: str, **options) -> str:
     """``spec`` with its ``?key=value`` options updated (added when absent)."""
     base, _, query = spec.partition("?")
@@ -699,4 +716,5 @@ def _parse_int(text: str | None) -> int | None:
 
 __all__ = ["PTBXL_LABEL_SETS", "PTBXLSource", "official_split", "ptbxl_class_space",
            "label_set_parts", "is_label_set", "parse_options", "scp_code_keys",
+           "label_set_of_spec",
            "snomed_table", "task_labels", "SNOMED_TABLE"]
