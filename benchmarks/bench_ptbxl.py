@@ -61,8 +61,8 @@ TASKS = {"superdiagnostic": ("NORM", "MI", "STTC", "CD", "HYP"),
 #: The (scheme, recipe) pairs the study compares (recipes in KD_RECIPES), always on fold 9:
 #: the three losses with one teacher, then the best-placed ideas with two (an ensemble of the
 #: 12-lead and the I,II teacher) and with a patient schedule.
-STUDY = (("vanilla", "paper"), ("vanilla", "bce"), ("vanilla", "mse"),
-         ("parallel", "mse-ensemble"), ("vanilla", "mse-patient"))
+STUDY = (("vanilla", "mse"), ("vanilla", "paper"), ("parallel", "mse-ensemble"),
+         ("vanilla", "bce"), ("vanilla", "mse-patient"))
 #: PTB-XL benchmark, 12 leads at 100 Hz, fold-10 macro AUROC of its best model per task
 #: (Strodthoff et al., IEEE JBHI 2021), quoted beside our figures.
 REFERENCE_AUROC = {"superdiagnostic": 0.930, "rhythm": 0.957}
@@ -119,6 +119,14 @@ def plan(phases: list[str], best: str | None, seeds: int) -> list[Run]:
             add(Run(f"student-none-s{seed}", "student", STUDENT_LEADS, seed=seed))
             student(best_scheme or "parallel", best_recipe, seed)
     return list(runs.values())
+
+
+def run_key(run: Run, profile, train_cfg, data_key: str, teacher_keys: list[str]) -> dict:
+    """What identifies a run's stage: reused only while all of it is unchanged."""
+    return {"run": asdict(run), "data": data_key,
+            "model": asdict(profile.student if run.role == "student" else profile.teacher),
+            "train": asdict(train_cfg), "kd": asdict(profile.kd) if run.teachers else None,
+            "teachers": teacher_keys}
 
 
 def task_metrics(pred: dict, classes: list[str]) -> dict:
@@ -242,12 +250,13 @@ def main() -> None:
         prof = replace(profile, kd=KD_RECIPES[run.recipe]) if run.recipe else profile
         train_cfg = prof.student_train if run.role == "student" else prof.teacher_train
         if run.teachers:
-            train_cfg = distilled_train_config(train_cfg, prof.kd)
+            # A distilled assistant trains on the students' crop grid too, so its teacher's
+            # logits are computed once (the label-trained teachers keep continuous crops).
+            train_cfg = distilled_train_config(
+                replace(train_cfg, crop_step=prof.student_train.crop_step), prof.kd)
         teacher_dirs = [Path(done[t].summary["model_dir"]) for t in run.teachers]
-        key = {"run": asdict(run), "data": prepared.manifest["key"],
-               "model": asdict(prof.student if run.role == "student" else prof.teacher),
-               "train": asdict(train_cfg), "kd": asdict(prof.kd) if run.teachers else None,
-               "teachers": [done[t].key for t in run.teachers]}
+        key = run_key(run, prof, train_cfg, prepared.manifest["key"],
+                      [done[t].key for t in run.teachers])
 
         def fn(folder: Path, run=run, prof=prof, train_cfg=train_cfg, teacher_dirs=teacher_dirs):
             trained = train_stage(run.role, prepared, splits, leads=run.leads, profile=prof,
@@ -256,7 +265,10 @@ def main() -> None:
                                   train_cfg=train_cfg, verbose=2)
             return trained.summary()
 
-        stage = runner.run(run.name, key, fn)
+        # The stage line shows fold-9 figures only: the study must not read fold 10.
+        stage = runner.run(run.name, key, fn,
+                           lambda sm: (f"val AUROC {sm.get('val_auroc', float('nan')):.3f}, "
+                                       f"{sm.get('epochs')} epochs"))
         done[run.name] = stage
         pred = load_predictions(Path(stage.folder) / PREDICTIONS_FILE)
         results["runs"][run.name] = {
