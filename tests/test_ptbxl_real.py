@@ -230,3 +230,20 @@ def test_smoke_build_on_real_records(ptbxl_slice, tmp_path):
         [f"ptbxl:{ptbxl_slice.resolve()}?labels=superdiagnostic&rate=100"]
     assert manifests[0]["classes"]["classes"] == ["NORM", "MI", "STTC", "CD", "HYP"]
     assert manifests[0]["n_listed"] == SLICE
+
+
+def test_batched_preprocessing_equals_one_record_at_a_time(ptbxl_slice):
+    """Workers preprocess a chunk together; every record must come out as alone."""
+    from lrh_tflm.data.preprocess import prepare_signal, prepare_signals
+
+    source = open_source(f"ptbxl:{ptbxl_slice}?rate=100&require_labels=0")
+    records = [source.read(r) for r in source.refs()[:40]]
+    flat = records[3]
+    flat = type(flat)(**{**flat.__dict__, "signal": flat.signal * np.r_[[0.0], [1.0] * 11][:, None]})
+    records[3] = flat  # a flat lead I: this one fails, the others are unaffected
+    for profile in ("default", "smoke"):
+        pre = get_profile(profile).data
+        batched = prepare_signals(records, pre)
+        assert "flat line in lead(s) I" in str(batched[3])
+        for rec, got in zip(records[:3] + records[4:], batched[:3] + batched[4:]):
+            np.testing.assert_array_equal(got, prepare_signal(rec, pre))

@@ -45,8 +45,8 @@ from tqdm import tqdm
 from lrh_tflm import __version__
 from lrh_tflm.config import LabelConfig, PreprocessConfig
 from lrh_tflm.data.labels import ClassSpace, all_codes_space, scored_space
-from lrh_tflm.data.preprocess import demographics_vector, fit_length, prepare_signal
-from lrh_tflm.data.record import DatasetError, DataSource, ProblemLog, RecordError, RecordRef
+from lrh_tflm.data.preprocess import demographics_vector, fit_length, prepare_signal, prepare_signals
+from lrh_tflm.data.record import DatasetError, DataSource, ProblemLog, Record, RecordError, RecordRef
 from lrh_tflm.io import config_hash, read_json, write_json_atomic
 
 #: Bumped whenever the folder layout or the preprocessing code changes meaning.
@@ -83,6 +83,9 @@ def _run_one(source: DataSource, fn: Callable, ref: RecordRef, index: int):
 
 def _run_chunk(items: Sequence[tuple[int, RecordRef]]) -> list[tuple[int, bool, object]]:
     source, fn = _WORKER["source"], _WORKER["fn"]
+    batch = getattr(fn, "batch", None)
+    if callable(batch):
+        return batch(source, items)
     return [(i, *_run_one(source, fn, ref, i)) for i, ref in items]
 
 
@@ -114,6 +117,8 @@ def map_records(source: DataSource, refs: Sequence[RecordRef], fn: Callable, *,
     fn
         A picklable callable ``fn(source, ref, index) -> result`` (``index`` is the ref's
         position in ``refs``); it raises :class:`RecordError` for a problem with that record.
+        If it also has ``fn.batch(source, [(index, ref), …])`` returning the same
+        ``(index, ok, result)`` triples, worker processes hand it their whole chunk.
     workers
         Worker processes (``None``: one per core; ``1``: in this process).
     progress
@@ -364,9 +369,40 @@ class _PrepareOne:
 
     def __call__(self, source: DataSource, ref: RecordRef, index: int):
         rec = source.read(ref)
-        x, n = fit_length(prepare_signal(rec, self.pre), self.pre.cache_len)
+        return self._store(rec, prepare_signal(rec, self.pre), index)
+
+    def batch(self, source: DataSource, items: Sequence[tuple[int, RecordRef]]
+              ) -> list[tuple[int, bool, object]]:
+        """A worker's chunk at once (:func:`~lrh_tflm.data.preprocess.prepare_signals`):
+        the same rows and results as calling the object per record, in less time."""
+        results: list[tuple[int, bool, object]] = []
+        read: list[tuple[int, RecordRef, Record]] = []
+        for i, ref in items:
+            ok, rec = _run_one(source, _read_only, ref, i)
+            if ok:
+                read.append((i, ref, rec))
+            else:
+                results.append((i, False, rec))
+        try:
+            signals = prepare_signals([rec for _, _, rec in read], self.pre)
+        except (OSError, ValueError, EOFError):
+            # Something no check caught: one record at a time, so only its own fails.
+            return results + [(i, *_run_one(source, self, ref, i)) for i, ref, _ in read]
+        for (i, _, rec), signal in zip(read, signals):
+            if isinstance(signal, RecordError):
+                results.append((i, False, (signal.record, signal.reason)))
+            else:
+                results.append((i, True, self._store(rec, signal, i)))
+        return results
+
+    def _store(self, rec: Record, signal: np.ndarray, index: int):
+        x, n = fit_length(signal, self.pre.cache_len)
         _open_array(self.out)[index] = x
         return n, tuple(rec.labels), demographics_vector(rec.age, rec.sex), rec.fold
+
+
+def _read_only(source: DataSource, ref: RecordRef, index: int) -> Record:
+    return source.read(ref)
 
 
 def compact_rows(path: Path, keep: np.ndarray) -> None:
