@@ -107,23 +107,33 @@ def _replay(elf: Path, streams: list[bytes]) -> list[em.EmulatorRun]:
         return list(pool.map(lambda s: em.run_elf(elf, serial=s), streams))
 
 
-def _check_replay(flavour, elves, host_build, streams, exact: bool):
-    runs = _replay(elves[flavour].elf, streams)
+def _check_replay(flavour, elves, host_build, named_streams, exact: bool):
+    """Replay each ``(name, bytes)``; compare every window; print every difference."""
+    runs = _replay(elves[flavour].elf, [s for _, s in named_streams])
     compared = identical = agree = 0
-    differences = []
-    for name_serial, run in zip(streams, runs):
-        assert not run.errors, run.errors
-        cmp = em.compare_with_host(run, host_build, serial=name_serial)
-        assert not cmp.missing_on_board and not cmp.missing_on_host, cmp.summary()
+    differences, decision_differences = [], []
+    for (name, serial), run in zip(named_streams, runs):
+        assert not run.errors, (name, run.errors)
+        cmp = em.compare_with_host(run, host_build, serial=serial)
+        assert not cmp.missing_on_board and not cmp.missing_on_host, (name, cmp.summary())
         compared += cmp.compared
         identical += cmp.identical
         agree += cmp.decisions_agree
-        differences += cmp.differences
+        differences += [(name, *d) for d in cmp.differences]
+        decision_differences += [(name, *d) for d in cmp.decision_differences]
     print(f"\n{flavour}: {compared} windows compared, {identical} identical, decisions agree on "
-          f"{agree}; differences (start, class, LSB): {differences}")
+          f"{agree}; output differences (record, start, class, board - host LSB): {differences}; "
+          f"decision differences (record, start, class, board q, host q, threshold between): "
+          f"{decision_differences}")
     if exact:
         assert identical == compared, differences[:20]
-    assert agree == compared, f"{compared - agree} window(s) with other decisions"
+        assert agree == compared, decision_differences
+    else:
+        # Chirale's older kernels round some outputs one step apart; a decision may differ only
+        # where that step crosses the class's threshold.
+        assert all(abs(d[-1]) == 1 for d in differences), differences
+        assert all(d[-1] for d in decision_differences), decision_differences
+        assert agree >= compared - len(decision_differences)
     return compared, identical, differences
 
 
@@ -139,16 +149,17 @@ def test_hello_reports_arena_used_within_karenabytes(elves, settings):
 @pytest.mark.parametrize("flavour", ["cmsis-nn", "chirale"])
 def test_replay_of_real_records_matches_host(flavour, elves, host_build, records, settings):
     # First window of every record, and one long record streamed window after window.
-    streams = [_serial(uv[: settings.window]) for _, uv in records]
-    longest = max(records, key=lambda r: len(r[1]))[1]
-    streams.append(_serial(longest[: settings.window + settings.hop * (LONG_RECORD_WINDOWS - 1)]))
+    streams = [(name, _serial(uv[: settings.window])) for name, uv in records]
+    name, longest = max(records, key=lambda r: len(r[1]))
+    streams.append((f"{name} (streamed)",
+                    _serial(longest[: settings.window + settings.hop * (LONG_RECORD_WINDOWS - 1)])))
     compared, _, _ = _check_replay(flavour, elves, host_build, streams, exact=flavour != "chirale")
     assert compared == len(records) + LONG_RECORD_WINDOWS
 
 
 def test_replay_reference_kernels_match_host(elves, host_build, records, settings):
     picks = records[:: max(1, len(records) // REFERENCE_RECORDS)][:REFERENCE_RECORDS]
-    streams = [_serial(uv[: settings.window]) for _, uv in picks]
+    streams = [(name, _serial(uv[: settings.window])) for name, uv in picks]
     compared, _, _ = _check_replay("reference", elves, host_build, streams, exact=True)
     assert compared == len(picks)
 

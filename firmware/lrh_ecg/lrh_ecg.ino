@@ -11,12 +11,12 @@
 // Hardware is reached only through board.h.  Regenerate the model files with
 //   lrh-tflm export ... --firmware firmware/lrh_ecg
 // TFLM: on the Arduino mbed boards (Nano 33 BLE) the Library Manager's Chirale_TensorFlowLite,
-// whose umbrella header makes the Arduino builder compile the library; on other Arduino cores a
-// TFLM tree installed as a library named TensorFlowLite (README.md); outside Arduino (the
-// emulator build, a stand-alone TFLM tree on the include path) no umbrella header at all.
+// whose umbrella header makes the Arduino builder compile the library; on STM32duino a TFLM
+// tree installed as a library named TensorFlowLite (README.md); elsewhere (the emulator build,
+// a stand-alone TFLM tree on the include path) no umbrella header at all.
 #if defined(ARDUINO_ARCH_MBED)
 #include <Chirale_TensorFlowLite.h>
-#elif defined(ARDUINO)
+#elif defined(ARDUINO_ARCH_STM32)
 #include <TensorFlowLite.h>
 #endif
 
@@ -49,15 +49,11 @@
 
 namespace {
 
-// A class is reported when decided in 2 of the last 3 windows (6 s of signal at hop 250).
-constexpr int kSmoothK = 2;
-constexpr int kSmoothN = 3;
-
 alignas(16) uint8_t g_arena[lrh::kArenaBytes];
 lrh::SampleRing g_ring;
 lrh::Pipeline g_pipeline;
 lrh::FrameDecoder g_decoder;
-lrh::KOfNSmoother g_smoother(kSmoothK, kSmoothN);
+lrh::KOfNSmoother g_smoother(lrh::kSmoothK, lrh::kSmoothN);  // k of n: model_settings.h
 tflite::MicroMutableOpResolver<lrh::kNumModelOps> g_resolver;
 // The interpreter lives in static storage (no heap); constructed in setup().
 alignas(tflite::MicroInterpreter) uint8_t g_interpreter_storage[sizeof(tflite::MicroInterpreter)];

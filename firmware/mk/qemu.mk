@@ -18,7 +18,9 @@ QEMU_NAME ?= $(notdir $(patsubst %/,%,$(TFLM_DIR)))
 QEMU_BUILD ?= $(FW)/build/qemu/$(QEMU_NAME)
 QEMU_HZ ?= 64000000
 QEMU_OPT ?= -Os
-QT = $(FW)/build/tflm/$(QEMU_NAME)$(if $(filter-out -Os,$(QEMU_OPT)),$(QEMU_OPT))
+# One object folder per tree and compiler flags (a changed define must never meet stale objects).
+QEMU_FLAGS_KEY = $(shell echo '$(QEMU_TFLM_CXXFLAGS) | $(QEMU_TFLM_CFLAGS)' | md5sum | cut -c1-8)
+QT = $(FW)/build/tflm/$(QEMU_NAME)-$(QEMU_FLAGS_KEY)
 QEMU_OPS = $(call model_ops_of,$(MODEL_DIR)/model_ops.h)
 QEMU_TFLM_SRC = $(call tflm_sources,$(TFLM_DIR),$(QEMU_OPS))
 QEMU_TFLM_OBJ = $(patsubst $(QEMU_TFLM_ROOT)/%,$(QT)/obj/%.o,$(QEMU_TFLM_SRC))
@@ -28,8 +30,9 @@ space := $(empty) $(empty)
 QEMU_ARCH := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 # A stand-alone tree is built as TFLM's own Makefile builds it (TF_LITE_STATIC_MEMORY; CMSIS_NN
 # for the CMSIS-NN kernels, whose headers test it).  Chirale's library is built as the Arduino
-# builder builds it, with no defines at all (its sources assume TF_LITE_STATIC_MEMORY unset).
-QEMU_TFLM_DEFS = $(if $(wildcard $(TFLM_DIR)/src/tensorflow),,-DTF_LITE_STATIC_MEMORY) $(if $(and $(call tflm_has_cmsis_nn,$(TFLM_DIR)),\
+# builder builds it: ARDUINO defined (its sources use it as their platform switch: CMSIS-NN
+# kernel variants, no abort()), TF_LITE_STATIC_MEMORY not.
+QEMU_TFLM_DEFS = $(if $(wildcard $(TFLM_DIR)/src/tensorflow),-DARDUINO=10607,-DTF_LITE_STATIC_MEMORY) $(if $(and $(call tflm_has_cmsis_nn,$(TFLM_DIR)),\
 	$(wildcard $(TFLM_DIR)/third_party/cmsis_nn)),-DCMSIS_NN) \
 	$(shell grep -q DebugVsnprintf $(QEMU_TFLM_ROOT)/tensorflow/lite/micro/debug_log.h 2>/dev/null \
 	|| echo -DLRH_TFLM_DEBUGLOG_V1)

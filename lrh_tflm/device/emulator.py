@@ -306,6 +306,10 @@ class Comparison:
         ``(start, class, board - host in LSB)`` for every differing output.
     decisions_agree
         Windows whose raw decision masks are equal.
+    decision_differences
+        ``(start, class, board q, host q, threshold crossed)`` for every class decided on one
+        side only; ``threshold crossed`` is True when the two int8 outputs lie on either side of
+        the class's threshold (the disagreement is the output difference, nothing else).
     missing_on_board, missing_on_host
         Window starts one side has and the other lacks.
     frames_board, frames_host
@@ -316,6 +320,7 @@ class Comparison:
     identical: int = 0
     differences: list = field(default_factory=list)
     decisions_agree: int = 0
+    decision_differences: list = field(default_factory=list)
     missing_on_board: list = field(default_factory=list)
     missing_on_host: list = field(default_factory=list)
     frames_board: dict = field(default_factory=dict)
@@ -330,6 +335,7 @@ class Comparison:
                 "decisions_agree": self.decisions_agree,
                 "max_lsb": max((abs(d[2]) for d in self.differences), default=0),
                 "differences": [list(d) for d in self.differences],
+                "decision_differences": [list(d) for d in self.decision_differences],
                 "missing_on_board": self.missing_on_board, "missing_on_host": self.missing_on_host}
 
 
@@ -349,8 +355,16 @@ def compare_outputs(run: EmulatorRun, host_starts: Sequence[int], host_q: np.nda
         if not diff.any():
             cmp.identical += 1
         cmp.differences += [(start, settings.classes[c], int(diff[c])) for c in np.flatnonzero(diff)]
-        _, mask = decide(h, settings.output_scale, settings.output_zero_point, settings.thresholds)
-        cmp.decisions_agree += int(board_mask.get(start) == mask)
+        args = (settings.output_scale, settings.output_zero_point, settings.thresholds)
+        _, mask = decide(h, *args)
+        _, mask_of_board_q = decide(b, *args)
+        bm = board_mask.get(start)
+        cmp.decisions_agree += int(bm == mask)
+        for c in range(len(settings.classes)):
+            if bm is not None and ((bm ^ mask) >> c) & 1:
+                crossed = bool(((mask_of_board_q ^ mask) >> c) & 1)
+                cmp.decision_differences.append((start, settings.classes[c], int(b[c]), int(h[c]),
+                                                 crossed))
     if run.traces:
         cmp.frames_board = dict(run.traces[-1]["frames"])
     return cmp
