@@ -328,8 +328,11 @@ class _Labeller:
         self.label_set = label_set
         self.aggregations = aggregations
         self.memo: dict[tuple, tuple[str, ...]] = {}
+        self.uses_axis = _SCORED in label_set_parts(label_set)
 
     def __call__(self, codes: tuple[str, ...], heart_axis: str = "") -> tuple[str, ...]:
+        if not self.uses_axis:
+            heart_axis = ""
         key = (codes, heart_axis)
         labels = self.memo.get(key)
         if labels is None:
@@ -514,6 +517,9 @@ class PTBXLSource:
         problems: list[Problem] = []
         first_row: dict[int, int] = {}
         folders: dict[str, Path] = {}
+        # Most records share a handful of code sets ("{'NORM': 100.0, 'SR': 0.0}" alone is a
+        # third of PTB-XL): each distinct cell is parsed once.
+        parsed: dict[str, tuple[str, ...]] = {}
         for line, row in enumerate(rows, start=2):
             raw_id = (row["ecg_id"] or "").strip()
             try:
@@ -528,11 +534,15 @@ class PTBXLSource:
                                               f"skipped"))
                 continue
             first_row[ecg_id] = line
-            try:
-                codes = scp_code_keys(row["scp_codes"])
-            except (ValueError, SyntaxError, TypeError) as err:
-                problems.append(Problem(name, f"unreadable scp_codes in {db.name} row {line}: {err}"))
-                continue
+            cell = row["scp_codes"]
+            scp = parsed.get(cell)
+            if scp is None:
+                try:
+                    scp = parsed[cell] = tuple(sorted({c.strip() for c in scp_code_keys(cell)}))
+                except (ValueError, SyntaxError, TypeError) as err:
+                    problems.append(Problem(name, f"unreadable scp_codes in {db.name} row {line}: "
+                                                  f"{err}"))
+                    continue
             raw_fold = (row["strat_fold"] or "").strip()
             try:
                 fold = int(float(raw_fold))
@@ -548,7 +558,6 @@ class PTBXLSource:
             if not filename:
                 problems.append(Problem(name, f"no {_RATE_COLUMN[self.rate]} in {db.name} row {line}"))
                 continue
-            scp = tuple(sorted({c.strip() for c in codes}))
             axis = (row.get("heart_axis") or "").strip()
             age = _parse_float(row["age"])
             if age is not None and age > _AGE_CAP:
@@ -556,8 +565,8 @@ class PTBXLSource:
             sex = {0: "M", 1: "F"}.get(_parse_int(row["sex"]))
             folder, _, base = filename.rpartition("/")
             if folder not in folders:
-                folders[folder] = self.root / folder
-            out.append((name, folders[folder] / (base + ".hea"), age, sex, fold, scp, axis))
+                folders[folder] = self.root / folder / "x.hea"  # a template: with_name is cheap
+            out.append((name, folders[folder].with_name(base + ".hea"), age, sex, fold, scp, axis))
         out.sort(key=lambda r: r[0])
         return out, problems, has_axis
 
