@@ -9,8 +9,8 @@ build_elf`), one real record replayed into it under ``qemu-system-arm -icount sh
 - the ELF's flash and RAM (``arm-none-eabi-size`` and the map's sections; the emulator reserves
   a 16 KB stack and an 8 KB heap in RAM, reported apart), the arena TFLM actually used
   (``arena_used_bytes()`` in the hello line) against ``kArenaBytes``;
-- the real-time margin at the model's hop: inference time on a 64 MHz Cortex-M4 for a stated
-  cycles-per-instruction range, against the hop time;
+- the real-time margin at the model's hop: inference time on a 64 MHz Cortex-M4 for the stated
+  cycles-per-instruction range (:data:`lrh_tflm.device.emulator.CPI_RANGE`), against the hop;
 - the board's int8 outputs against the TFLM host runtime on the same bytes.
 
 ``--nano`` also compiles the sketch for the Nano 33 BLE (``make nano33ble`` against
@@ -30,23 +30,35 @@ from pathlib import Path
 
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
 from lrh_tflm.config import PreprocessConfig
+from lrh_tflm.data.record import RecordError
 from lrh_tflm.device import build_host, encode_sample_frames
 from lrh_tflm.device import emulator as em
 from lrh_tflm.device.hostbuild import DeviceSettings
 from lrh_tflm.device.stream import record_samples_uv
 from lrh_tflm.infer import read_record
 
+from lrh_tflm.io import read_json, write_json_atomic
+
 from _bench import RESULTS, machine, save_results
 
 SRC = em.FIRMWARE_DIR / "lrh_ecg" / "src"
-RECORD = em.FIRMWARE_DIR.parent.parent / "shared" / "data" / "challenge-samples" / "cinc2021" / "E07503.hea"
-#: Cycles per instruction assumed for a Cortex-M4 at 64 MHz running from flash (nRF52840:
-#: flash behind an instruction cache).  1.0 is the floor (every instruction single-cycle, no
-#: wait state); loads and stores take 2 cycles unless pipelined, taken branches 2-4, and
-#: cache misses add flash wait states, so int8 kernel code lands between; 2.0 is a
-#: pessimistic ceiling.  An assumption until measured on a board (DWT CYCCNT).
-CPI_RANGE = (1.0, 2.0)
-CLOCK_HZ = 64_000_000
+SAMPLES = em.FIRMWARE_DIR.parent.parent / "shared" / "data" / "challenge-samples"
+
+
+def _longest_record(settings: DeviceSettings):
+    """The longest real record of the Challenge samples (name, int16 µV at the model rate)."""
+    cfg = PreprocessConfig(fs=settings.fs, window=settings.window, leads=settings.leads)
+    best = None
+    for path in sorted(SAMPLES.rglob("*.hea")):
+        try:
+            uv, _ = record_samples_uv(read_record(path), cfg)
+        except RecordError:
+            continue
+        if best is None or len(uv) > len(best[1]):
+            best = (path.stem, uv)
+    return best
+CPI_RANGE = em.CPI_RANGE  # cycles/instruction of a 64 MHz Cortex-M4 (stated in emulator.py)
+CLOCK_HZ = em.BOARD_HZ
 
 
 def _nano_sizes() -> dict:
@@ -71,21 +83,26 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=3, help="windows replayed per flavour "
                     "(reference kernels: 1)")
     ap.add_argument("--nano", action="store_true", help="also compile for the Nano 33 BLE")
+    ap.add_argument("--o2", action="store_true", help="also CMSIS-NN with TFLM and the sketch at "
+                    "-O2 (the Arduino core compiles at -Os)")
+    ap.add_argument("--update-footprint", action="store_true",
+                    help="replace firmware/lrh_ecg/src/footprint.json's assumed latency with the "
+                         "CMSIS-NN measurement")
     ap.add_argument("--out", type=Path, default=RESULTS / "mcu.json")
     args = ap.parse_args()
 
     settings = DeviceSettings.from_header(SRC)
-    cfg = PreprocessConfig(fs=settings.fs, window=settings.window, leads=settings.leads)
-    uv, _ = record_samples_uv(read_record(RECORD), cfg)
+    record, uv = _longest_record(settings)
     host = build_host(SRC)
     hop_s = settings.hop / settings.fs
-    result = {"model_sha256": _sha(SRC), "record": RECORD.stem,
+    result = {"model_sha256": _sha(SRC), "record": record,
               "board_clock_hz": CLOCK_HZ, "cpi_range": list(CPI_RANGE), "hop_samples": settings.hop,
               "hop_s": hop_s, "arena_bytes": em.arena_bytes(SRC), "flavours": {},
               "machine": machine()}
-    for flavour in em.FLAVOURS:
+    variants = [(f, "-Os") for f in em.FLAVOURS] + ([("cmsis-nn", "-O2")] if args.o2 else [])
+    for flavour, opt in variants:
         t0 = time.perf_counter()
-        build = em.build_elf(em.flavour_dir(flavour))
+        build = em.build_elf(em.flavour_dir(flavour), opt=opt)
         build_s = time.perf_counter() - t0
         n_win = 1 if flavour == "reference" else args.windows
         need = settings.window + settings.hop * (n_win - 1)
@@ -99,7 +116,8 @@ def main() -> None:
         calls = {op: int(run.traces[0]["ops"][op][1]) for op in run.traces[0]["ops"]}
         median = statistics.median(insns)
         times = [median * cpi / CLOCK_HZ for cpi in CPI_RANGE]
-        result["flavours"][flavour] = {
+        result["flavours"][flavour if opt == "-Os" else f"{flavour} {opt}"] = {
+            "opt": opt,
             "tree": str(em.flavour_dir(flavour).name),
             "windows": len(run.traces),
             "instructions_per_inference": insns,
@@ -119,6 +137,14 @@ def main() -> None:
         }
     if args.nano:
         result["nano33ble"] = _nano_sizes()
+    if args.update_footprint:
+        check = em.emulated_check(SRC, em.flavour_dir("cmsis-nn"), host_build=host, samples_uv=
+                                  uv[: settings.window + settings.hop * (args.windows - 1)])
+        if not check["passed"]:
+            raise SystemExit(f"emulated check failed: {check['comparison']}")
+        fp_path = SRC / "footprint.json"
+        write_json_atomic(fp_path, em.measured_footprint(read_json(fp_path), check))
+        result["footprint_updated"] = str(fp_path.relative_to(em.FIRMWARE_DIR.parent))
     save_results(args.out, result)
 
 
