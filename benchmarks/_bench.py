@@ -40,19 +40,14 @@ def prepare_synthetic(profile, cache: Path | None = None, seed: int = 0):
     """
     from dataclasses import replace
 
-    from lrh_tflm.data.cache import prepare
-    from lrh_tflm.data.record import ProblemLog
-    from lrh_tflm.data.sources import open_source
-    from lrh_tflm.data.splits import split_indices
+    from lrh_tflm.pipeline.recipes import prepare_data
 
-    cache = Path(cache or cache_dir())
-    source = open_source("synthetic", cache_dir=cache, synth=profile.synth, progress=False)
-    problems = ProblemLog()
-    prepared = prepare(source, profile.data, profile.labels, cache / "prepared",
-                       problems=problems, progress=False)
-    if len(problems):
-        raise RuntimeError(f"the synthetic default reported problems: {problems.summary(limit=3)}")
-    return prepared, split_indices(prepared, replace(profile.split, seed=seed))
+    profile = replace(profile, split=replace(profile.split, seed=seed))
+    data = prepare_data("synthetic", profile, Path(cache or cache_dir()), progress=False)
+    if len(data.problems):
+        raise RuntimeError("the synthetic default reported problems: "
+                           f"{data.problems.summary(limit=3)}")
+    return data.prepared, data.splits
 
 
 def load_results(path: Path) -> dict:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
+
 from _bench import RESULTS, machine, save_results
 
 REPO = Path(__file__).resolve().parent.parent

@@ -27,10 +27,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
-from _bench import RESULTS, load_results, machine, prepare_synthetic, save_results
 from lrh_tflm.config import get_profile
 from lrh_tflm.distill import LOSSES, distill_schedule
 from lrh_tflm.leads import LEADS
+
+from _bench import RESULTS, load_results, machine, prepare_synthetic, save_results
 
 STUDENT_LEADS = ("I", "II")
 KD_SCHEMES = ("vanilla", "parallel", "sequential")

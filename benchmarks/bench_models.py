@@ -21,10 +21,11 @@ import time
 from dataclasses import replace
 
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
-from _bench import RESULTS, machine, prepare_synthetic, save_results
 from lrh_tflm.config import StudentConfig, TeacherConfig, get_profile
 from lrh_tflm.models import build_model
 from lrh_tflm.models.footprint import summary
+
+from _bench import RESULTS, machine, prepare_synthetic, save_results
 
 PAPER_CLASSES = 24
 PAPER_WINDOW = 4096

@@ -24,8 +24,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
-from _bench import RESULTS, cache_dir, machine, prepare_synthetic, save_results
 from lrh_tflm.pipeline.build import STUDENTS, BuildOptions, build, resolve_profile
+
+from _bench import RESULTS, cache_dir, machine, prepare_synthetic, save_results
 
 #: The MCU targets of issue 4.
 TARGET_SCORE_DROP_POINTS = 1.0
@@ -45,10 +46,10 @@ def _drop(float_v, int8_v):
 def bench_variant(variant: str, profile_name: str, work: Path, cache: Path, runs: int,
                   share_from: Path | None) -> dict:
     """QAT build and PTQ conversion of one student variant; its row of the results."""
+    from lrh_tflm.artifact import load_model
+    from lrh_tflm.models.footprint import count_macs
     from lrh_tflm.pipeline import recipes as deploy
     from lrh_tflm.tflite.runtime import measure_arena
-    from lrh_tflm.models.footprint import count_macs
-    from lrh_tflm.artifact import load_model
 
     opts = BuildOptions(profile=profile_name, student=variant, quantization="qat",
                         out=work / f"{variant}-qat", verbose=0)

@@ -18,7 +18,13 @@ from pathlib import Path
 
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
 from lrh_tflm.config import get_profile, replace
-from lrh_tflm.data.synthetic import GENERATOR_VERSION, signal_rng, record_labels, simulate, write_dataset
+from lrh_tflm.data.synthetic import (
+    GENERATOR_VERSION,
+    record_labels,
+    signal_rng,
+    simulate,
+    write_dataset,
+)
 from lrh_tflm.io import to_jsonable, write_json_atomic
 
 RESULTS = Path(__file__).resolve().parent / "results" / "synth.json"

@@ -15,7 +15,7 @@ without guessing: ``leads``, ``classes`` (ClassSpace.to_dict), ``fs``, ``preproc
 Folders are written atomically: into a temporary sibling folder, then renamed into place, so
 an interrupted save never leaves a half model that loads.  A QAT model (sidecar
 ``"qat": true``) holds the weights of the tfmot QAT graph; :func:`load_model` rebuilds that
-graph before loading them.
+graph before loading them, so every caller loads float and QAT models the same way.
 
 A ``.tflite`` bundle is ``<name>.tflite`` plus its sidecar ``<name>.json`` beside it
 (:func:`write_model_bundle`, :func:`read_bundle_sidecar`): the same self-description plus
@@ -157,7 +157,12 @@ def read_sidecar(path: Path) -> dict:
 
 
 def load_model(path: Path):
-    """Rebuild a saved model from its sidecar and load its weights.
+    """Rebuild a saved model from its sidecar and load its weights, float or QAT.
+
+    A QAT model (sidecar ``"qat": true``) holds the weights of the tfmot QAT graph: its float
+    architecture is rebuilt from the sidecar, wrapped by
+    :func:`lrh_tflm.tflite.qat.quantize_aware` and the weights loaded in its
+    :func:`~lrh_tflm.tflite.qat.quantize_scope`.
 
     Parameters
     ----------
@@ -168,9 +173,17 @@ def load_model(path: Path):
     -------
     (tf_keras.Model, dict)
         The model and its sidecar.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` is not a saved model folder.
+    ValueError
+        The weights do not fit the model the sidecar describes.
     """
-    # Lazy: lrh_tflm.models imports TensorFlow; reading sidecars and bundles must not.
+    # Lazy: lrh_tflm.models and tfmot import TensorFlow; reading sidecars and bundles must not.
     from lrh_tflm.models import build_model
+    from lrh_tflm.tflite.qat import quantize_aware, quantize_scope
 
     path = Path(path)
     meta = read_sidecar(path)
@@ -180,29 +193,18 @@ def load_model(path: Path):
     cfg = config_from_dict(meta["kind"], meta["model_config"])
     model = build_model(meta["kind"], cfg, int(meta["n_leads"]), int(meta["window"]),
                         int(meta["n_classes"]), name=meta.get("name"))
+    qat = bool(meta.get("qat"))
+    if qat:
+        model = quantize_aware(model)
     try:
-        model.load_weights(str(weights))
+        if qat:
+            with quantize_scope():
+                model.load_weights(str(weights))
+        else:
+            model.load_weights(str(weights))
     except (ValueError, OSError) as err:
-        raise ValueError(f"{weights}: weights do not fit the model its sidecar describes "
-                         f"({err})") from None
-    return model, meta
-
-
-def load_any(path: Path):
-    """Load a saved model folder, float or QAT (``sidecar["qat"]``), with its sidecar."""
-    from lrh_tflm.models import build_model  # lazy: imports TensorFlow (see load_model)
-    from lrh_tflm.tflite.qat import quantize_aware, quantize_scope
-
-    path = Path(path)
-    meta = read_sidecar(path)
-    if not meta.get("qat"):
-        return load_model(path)
-    cfg = config_from_dict(meta["kind"], meta["model_config"])
-    float_model = build_model(meta["kind"], cfg, int(meta["n_leads"]), int(meta["window"]),
-                              int(meta["n_classes"]))
-    model = quantize_aware(float_model)
-    with quantize_scope():
-        model.load_weights(str(path / WEIGHTS_FILE))
+        raise ValueError(f"{weights}: weights do not fit the {'QAT ' if qat else ''}model its "
+                         f"sidecar describes ({err})") from None
     return model, meta
 
 
@@ -299,6 +301,28 @@ def sidecar_classes(sidecar: dict) -> tuple[list[str], list[str]]:
     return codes, abbr
 
 
+#: The firmware's decision smoothing when a sidecar names none: a class is reported when it
+#: is decided in ``k`` of the last ``n`` windows (2 of 3: 6 s of signal at the default hop).
+#: The generated header carries it as ``kSmoothK``/``kSmoothN``.
+DEFAULT_SMOOTHING = (2, 3)
+
+
+def sidecar_smoothing(sidecar: dict) -> tuple[int, int]:
+    """``(k, n)`` of the model's decision smoothing: the sidecar's ``"smoothing"``
+    (``{"k": …, "n": …}``), else :data:`DEFAULT_SMOOTHING`.
+
+    Raises
+    ------
+    SidecarError
+        Unless ``1 <= k <= n <= 32`` (the firmware keeps one 32-bit history per class).
+    """
+    raw = sidecar.get("smoothing")
+    k, n = (int(raw["k"]), int(raw["n"])) if raw else DEFAULT_SMOOTHING
+    if not 1 <= k <= n <= 32:
+        raise SidecarError(f"smoothing {k} of {n} windows: need 1 <= k <= n <= 32")
+    return k, n
+
+
 def sidecar_thresholds(sidecar: dict, codes: Sequence[str]) -> list[float]:
     """Per-class thresholds (list, or dict keyed by class code); 0.5 when the sidecar has none."""
     th = sidecar.get("thresholds")
@@ -317,5 +341,6 @@ def sidecar_thresholds(sidecar: dict, codes: Sequence[str]) -> list[float]:
 
 __all__ = ["WEIGHTS_FILE", "SIDECAR_FILE", "REQUIRED", "BUNDLE_REQUIRED", "SidecarError",
            "config_from_dict", "check_sidecar", "save_model", "read_sidecar", "load_model",
-           "load_any", "sidecar_path", "write_model_bundle", "read_bundle_sidecar",
-           "read_any_sidecar", "preprocess_config", "sidecar_classes", "sidecar_thresholds"]
+           "sidecar_path", "write_model_bundle", "read_bundle_sidecar",
+           "read_any_sidecar", "preprocess_config", "sidecar_classes", "sidecar_thresholds",
+           "DEFAULT_SMOOTHING", "sidecar_smoothing"]

@@ -12,8 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from lrh_tflm import metrics as M
-from lrh_tflm.artifact import (load_any, preprocess_config, read_any_sidecar, sidecar_classes,
-                               sidecar_thresholds)
+from lrh_tflm.artifact import (
+    load_model,
+    preprocess_config,
+    read_any_sidecar,
+    sidecar_classes,
+    sidecar_thresholds,
+)
 from lrh_tflm.config import LabelConfig, PreprocessConfig, SplitConfig
 from lrh_tflm.data.cache import prepare
 from lrh_tflm.data.pipeline import eval_windows
@@ -89,7 +94,7 @@ def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str
         # Lazy: lrh_tflm.train imports TensorFlow, which .tflite models do not need.
         from lrh_tflm.train import predict_probs
 
-        keras_model, _ = load_any(Path(model))
+        keras_model, _ = load_model(Path(model))
         probs = predict_probs(keras_model, {"ecg": ecg, "demo": demo})
     else:
         pred = Predictor(Path(model), side, runtime=runtime)

@@ -19,10 +19,14 @@ import numpy as np
 from lrh_tflm.artifact import preprocess_config, sidecar_classes, sidecar_thresholds
 from lrh_tflm.config import PreprocessConfig
 from lrh_tflm.data.challenge import read_challenge_record
-from lrh_tflm.data.preprocess import (demographics_vector, normalise_window, prepare_signal,
-                                      sliding_windows)
+from lrh_tflm.data.preprocess import (
+    demographics_vector,
+    normalise_window,
+    prepare_signal,
+    sliding_windows,
+)
 from lrh_tflm.data.record import Record, RecordError
-from lrh_tflm.tflite.runtime import Runner, make_runner, quantize_array
+from lrh_tflm.tflite.runtime import Runner, make_runner, quantize_array, sigmoid
 
 #: Signal-file suffixes accepted in place of the header's.
 _RECORD_SUFFIXES = (".hea", ".mat", ".dat")
@@ -133,7 +137,7 @@ class Predictor:
         for i, w in enumerate(windows):
             ecg_q = quantize_array(w, r.ecg)
             logits = r.dequantize_output(r.run(ecg_q, demo_q)).reshape(-1)
-            out[i] = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+            out[i] = sigmoid(logits)
         return out
 
     def predict_record(self, record: Record, hop: int) -> RecordPrediction:

@@ -10,7 +10,12 @@ import pytest
 import scipy.io
 import wfdb
 
-from lrh_tflm.data.challenge import ChallengeSource, parse_header, read_challenge_record, read_header
+from lrh_tflm.data.challenge import (
+    ChallengeSource,
+    parse_header,
+    read_challenge_record,
+    read_header,
+)
 from lrh_tflm.data.record import DatasetError, RecordError
 
 EXPECTED_COUNTS = {"cinc2021": 50, "cinc2020": 28, "cinc2020-unlabeled": 16}

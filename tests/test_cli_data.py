@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from lrh_tflm.cli import cli
 
 from conftest import SAMPLES_DIR as SAMPLES  # ../shared beside the checkout
+
 needs_samples = pytest.mark.skipif(not (SAMPLES / "cinc2021").is_dir(),
                                    reason=f"real Challenge samples not found in {SAMPLES}")
 

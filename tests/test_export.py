@@ -13,11 +13,20 @@ import numpy as np
 import pytest
 
 from lrh_tflm.artifact import write_model_bundle
-from lrh_tflm.device.codegen import (FIRMWARE_FILES, OP_RESOLVER_METHODS, ExportError,
-                                     arena_with_margin, c_array_files, count_macs_tflite,
-                                     export_firmware, ops_header, parse_c_array)
+from lrh_tflm.device.codegen import (
+    FIRMWARE_FILES,
+    OP_RESOLVER_METHODS,
+    ExportError,
+    arena_with_margin,
+    c_array_files,
+    count_macs_tflite,
+    export_firmware,
+    ops_header,
+    parse_c_array,
+)
 from lrh_tflm.tflite.runtime import make_runner, measure_arena
 from lrh_tflm.tflite.schema import io_details
+
 from test_interpreters import ABBREV, CLASSES, LEADS, WINDOW, tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -234,10 +243,10 @@ def test_export_cli_end_to_end_on_real_records(tmp_path, samples_dir):
 
     from click.testing import CliRunner
 
+    from lrh_tflm.artifact import save_model
     from lrh_tflm.cli import cli
     from lrh_tflm.config import StudentConfig, get_profile
     from lrh_tflm.models import build_student
-    from lrh_tflm.artifact import save_model
 
     prof = get_profile("smoke")
     cfg = StudentConfig(variant="lrh-net-mcu", width=0.5, dense=16)
@@ -270,7 +279,7 @@ def test_export_cli_end_to_end_on_real_records(tmp_path, samples_dir):
     fw = out / "firmware"
     assert sorted(p.name for p in fw.iterdir()) == sorted(FIRMWARE_FILES)
     assert parse_c_array((fw / "model_data.cc").read_text()) == tflite
-    assert f"kWindowSamples = 512;" in (fw / "model_settings.h").read_text()
+    assert "kWindowSamples = 512;" in (fw / "model_settings.h").read_text()
     # Asking for QAT on a float model is a clear error, not a silent PTQ.
     res = CliRunner().invoke(cli, ["export", "--model", str(tmp_path / "saved"), "--out",
                                    str(tmp_path / "o2"), "--quantization", "qat"])

@@ -4,7 +4,6 @@ import shutil
 import pytest
 
 from lrh_tflm.device import hostbuild as fw
-from lrh_tflm.device import protocol
 
 pytestmark = pytest.mark.skipif(
     shutil.which("arm-none-eabi-g++") is None or shutil.which("make") is None,

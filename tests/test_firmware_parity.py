@@ -6,22 +6,21 @@ against the fixture settings); every int8 window must equal the Python window wi
 and almost all exactly.
 """
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lrh_tflm.device import hostbuild as fw
-from lrh_tflm.device import protocol
 from lrh_tflm.config import PreprocessConfig, SynthConfig
 from lrh_tflm.data import preprocess as pp
 from lrh_tflm.data.challenge import read_challenge_record
 from lrh_tflm.data.record import RecordError
+from lrh_tflm.device import hostbuild as fw
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None,
                                 reason="g++/make not installed: the host firmware build needs them")
 
 from conftest import SAMPLES_DIR as SAMPLES  # ../shared beside the checkout
+
 FIXTURE = fw.FIRMWARE_DIR / "tests" / "fixture"
 LEADS = ("I", "II")
 HOP = 100            # more windows per 10-s record than the default hop

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from lrh_tflm.data.labels import NORMAL_CLASS, ClassSpace, all_codes_space, scored_space, weights_matrix
+from lrh_tflm.data.labels import (
+    NORMAL_CLASS,
+    ClassSpace,
+    all_codes_space,
+    scored_space,
+    weights_matrix,
+)
 
 
 def test_scored_space_has_26_classes_with_equivalences_merged():

@@ -6,10 +6,17 @@ import pytest
 
 import lrh_tflm  # noqa: F401
 from lrh_tflm.config import StudentConfig
+from lrh_tflm.tflite.layout import (
+    OFFLINE_PLAN_METADATA,
+    ArenaPlan,
+    LayoutError,
+    check_plan,
+    embedded_plan,
+    layout_for_mcu,
+    plan_arena,
+)
 from lrh_tflm.tflite.runtime import make_runner, measure_arena
 from lrh_tflm.tflite.schema import io_details
-from lrh_tflm.tflite.layout import (ArenaPlan, LayoutError, OFFLINE_PLAN_METADATA, check_plan,
-                                   embedded_plan, layout_for_mcu, plan_arena)
 
 WINDOW = 256
 

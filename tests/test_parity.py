@@ -21,6 +21,7 @@ import pytest
 from lrh_tflm.config import PreprocessConfig
 from lrh_tflm.tflite.parity import parity_chain
 from lrh_tflm.tflite.runtime import make_runner
+
 from test_interpreters import ABBREV, LEADS, WINDOW, demo_vectors, ecg_like_windows, tiny_model
 
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lrh_tflm.cli import cli
 from lrh_tflm.artifact import write_model_bundle
+from lrh_tflm.cli import cli
+
 from test_interpreters import ABBREV, WINDOW, tiny_model
 
 

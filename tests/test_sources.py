@@ -13,6 +13,7 @@ from lrh_tflm.data.csvlist import CsvListSource
 from lrh_tflm.data.ptbxl import PTBXLSource
 from lrh_tflm.data.record import DatasetError
 from lrh_tflm.data.sources import describe_source, open_source
+
 from test_ptbxl import make_ptbxl  # tests/ is on sys.path (pytest prepend mode)
 
 

@@ -12,21 +12,20 @@ import select
 import shutil
 import threading
 import tty
-from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from lrh_tflm.cli import cli
 from lrh_tflm.device import hostbuild as fw
 from lrh_tflm.device import protocol
 from lrh_tflm.device import stream as st
-from lrh_tflm.cli import cli
 from lrh_tflm.device.codegen import parse_c_array
-from lrh_tflm.infer import read_record
 from lrh_tflm.device.hostbuild import DeviceSettings
 from lrh_tflm.device.protocol import FrameMirror, KOfNSmoother, format_fixed, window_json
 from lrh_tflm.device.simdevice import SimulatedDevice
+from lrh_tflm.infer import read_record
 
 needs_gpp = pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None,
                                reason="g++/make not installed: the simulated device runs the "
@@ -34,6 +33,7 @@ needs_gpp = pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make
 
 FIXTURE = fw.FIRMWARE_DIR / "tests" / "fixture"
 from conftest import SAMPLES_DIR  # ../shared beside the checkout
+
 RECORD = SAMPLES_DIR / "cinc2020" / "Q0017"  # 58 s at 500 Hz → 25 windows
 HOP = 250
 

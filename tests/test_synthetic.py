@@ -218,7 +218,8 @@ def test_lad_axis_visible_in_limb_leads():
 
 
 def test_t_inversion_is_precordial():
-    fs, t_win = 500, slice(int(0.05 * 500 + 0.2 * 500), int(0.05 * 500 + 0.45 * 500))
+    fs = 500
+    t_win = slice(int(0.05 * fs + 0.2 * fs), int(0.05 * fs + 0.45 * fs))
     for s in range(3):
         n, t = _sim(["NSR"], s), _sim(["NSR", "TInv"], s)
         assert _beat_average(t, "V2", after=0.5)[t_win].min() < -0.15

@@ -176,12 +176,12 @@ for probabilities that sit right at a threshold."""),
     ("code", """\
 from lrh_tflm.data.pipeline import eval_windows
 from lrh_tflm.io import read_json
-from lrh_tflm.artifact import load_any
+from lrh_tflm.artifact import load_model
 from lrh_tflm.tflite.parity import parity_chain
 
 int8_path = Path(int8["int8"])
 side = read_json(int8_path.with_suffix(".json"))
-qat_model, _ = load_any(qat.model_dir)
+qat_model, _ = load_model(qat.model_dir)
 test = np.asarray(splits["test"])
 ecg, demo, _ = eval_windows(prepared, test, int(prepared.pre.window), STUDENT_LEADS)
 parity = parity_chain(int8_path.read_bytes(), ecg, demo, [prepared.names[i] for i in test],

@@ -27,7 +27,8 @@ from lrh_tflm._cli.common import default_cache_dir, user_errors
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
               show_default=True, help="Build folder (one sub-folder per stage; rerun to resume).")
 @click.option("--firmware", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also write the generated model files into this sketch folder, e.g. firmware/lrh_ecg.")
+              help="Also write the generated model files into this sketch folder, e.g. "
+                   "firmware/lrh_ecg; a new folder gets the whole sketch first.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Cache folder [default: $LRH_TFLM_CACHE or ~/.cache/lrh-tflm].")
@@ -44,9 +45,9 @@ def build(leads, data_spec, kd, loss, student, profile, quantization, out, firmw
     without KD → QAT → int8 → parity → export → report. Each stage writes OUT/<stage>/
     with a stage.json; unchanged stages are reused and a killed build resumes.
     """
+    from lrh_tflm.leads import parse_leads
     from lrh_tflm.pipeline.build import BuildOptions
     from lrh_tflm.pipeline.build import build as run_build
-    from lrh_tflm.leads import parse_leads
 
     opts = BuildOptions(leads=parse_leads(leads), data=data_spec, kd=kd, loss=loss, student=student,
                         profile=profile, out=out, firmware=firmware, seed=seed,

@@ -23,7 +23,7 @@ from lrh_tflm._cli.common import user_errors
               show_default=True, help="LiteRT (host kernels) or the TFLite Micro host runtime.")
 @click.option("--hop", type=click.IntRange(min=1), default=None,
               help="Samples between windows at the model rate [default: the sidecar's hop, "
-                   "else one window].")
+                   "the board's kHopSamples].")
 @click.option("--json", "as_json", is_flag=True,
               help="JSON lines: one per window, then a max-over-windows line per record.")
 @user_errors
@@ -39,6 +39,12 @@ def run(records, model_path, sidecar, runtime, hop, as_json):
 
     meta = read_bundle_sidecar(model_path, sidecar)
     predictor = Predictor(model_path, meta, runtime=runtime)
+    # The board's windows: its hop is the bundle's (the build and `export` write it, and the
+    # same number becomes kHopSamples in model_settings.h).
+    if hop is None and not meta.get("hop"):
+        click.echo(f"warning: {model_path.name}'s sidecar has no hop (an older bundle?); "
+                   "one window every window length, which is not how the board windows; "
+                   "pass --hop", err=True)
     hop = hop or int(meta.get("hop") or predictor.cfg.window)
     failed = 0
     for spec in records:

@@ -42,22 +42,16 @@ def _common(fn):
 
 
 def _prepare(data_spec: str, profile, cache: Path | None, workers: int | None, progress: bool):
-    """Prepared data and its splits for the profile (no TensorFlow needed)."""
+    """Prepared data and its splits for the profile (the build's data step)."""
     from lrh_tflm._cli.common import default_cache_dir
-    from lrh_tflm.data.cache import prepare
-    from lrh_tflm.data.record import ProblemLog
-    from lrh_tflm.data.sources import open_source
-    from lrh_tflm.data.splits import split_indices
+    from lrh_tflm.pipeline.recipes import prepare_data
 
     cache_dir = Path(cache) if cache is not None else default_cache_dir()
-    source = open_source(data_spec, cache_dir=cache_dir, synth=profile.synth, progress=progress)
-    problems = ProblemLog()
-    prepared = prepare(source, profile.data, profile.labels, cache_dir / "prepared",
-                       problems=problems, workers=workers, progress=progress)
-    if len(problems):
-        click.echo(f"skipped {len(problems)} record(s); see {prepared.path / 'problems.json'}",
-                   err=True)
-    return prepared, split_indices(prepared, profile.split)
+    data = prepare_data(data_spec, profile, cache_dir, workers=workers, progress=progress)
+    if len(data.problems):
+        click.echo(f"skipped {len(data.problems)} record(s); see "
+                   f"{data.prepared.path / 'problems.json'}", err=True)
+    return data.prepared, data.splits
 
 
 def _train_cfg(profile, role: str, epochs: int | None):
@@ -138,10 +132,10 @@ def distill(teacher: Path | None, assistant: Path | None, leads: str, scheme: st
     (saved in OUT/assistant), then teacher + assistant -> student.  The student is saved in
     OUT/model.
     """
+    from lrh_tflm.artifact import read_sidecar
     from lrh_tflm.config import get_profile, replace
     from lrh_tflm.distill import distill_schedule, needs
     from lrh_tflm.leads import parse_leads
-    from lrh_tflm.artifact import read_sidecar
 
     prof = get_profile(profile)
     kd = replace(prof.kd, scheme=scheme or prof.kd.scheme, loss=loss or prof.kd.loss)
@@ -159,20 +153,24 @@ def distill(teacher: Path | None, assistant: Path | None, leads: str, scheme: st
                        else student_leads)
     prepared, splits = _prepare(data_spec, prof, cache, workers, verbose > 0)
 
+    from lrh_tflm.pipeline.recipes import walk_schedule
     from lrh_tflm.train import get_strategy, train_stage
 
     strat = get_strategy(strategy)
-    trained = None
-    for step in distill_schedule(kd.scheme, kd.teacher_weights):
+    results = {}
+
+    def step_fn(step, teachers):
         is_student = step.target == "student"
-        trained = train_stage(
+        results[step.target] = train_stage(
             step.target, prepared, splits,
             leads=student_leads if is_student else assistant_leads, profile=prof,
-            out_dir=out if is_student else out / "assistant",
-            teachers=[models[name] for name in step.teachers], teacher_weights=step.weights,
+            out_dir=out if is_student else out / "assistant", teachers=teachers,
+            teacher_weights=step.weights,
             init=None if is_student else models.get("assistant"), strategy=strat, seed=seed,
             train_cfg=_train_cfg(prof, step.target, epochs), verbose=verbose)
-        models[step.target] = trained.model_dir
         if not is_student:
-            click.echo(_summary_line(trained))
-    click.echo(_summary_line(trained))
+            click.echo(_summary_line(results[step.target]))
+        return results[step.target].model_dir
+
+    walk_schedule(distill_schedule(kd.scheme, kd.teacher_weights), step_fn, models)
+    click.echo(_summary_line(results["student"]))

@@ -10,12 +10,33 @@ module          contract
 ``stream``      play a record into a board and pair its decisions with the host's
 ==============  ==================================================================
 """
-from lrh_tflm.device.codegen import (FIRMWARE_FILES, ExportError, ExportResult, c_array_files,
-                                     export_firmware, footprint, parse_c_array, settings_header)
-from lrh_tflm.device.hostbuild import (FIRMWARE_DIR, DeviceSettings, FirmwareError, HostBuild,
-                                       build_arm, build_host, run_host, settings_value)
-from lrh_tflm.device.protocol import (FrameMirror, KOfNSmoother, decide, encode_frame,
-                                      encode_sample_frames)
+from lrh_tflm.device.codegen import (
+                                     FIRMWARE_FILES,
+                                     ExportError,
+                                     ExportResult,
+                                     c_array_files,
+                                     export_firmware,
+                                     footprint,
+                                     parse_c_array,
+                                     settings_header,
+)
+from lrh_tflm.device.hostbuild import (
+                                     FIRMWARE_DIR,
+                                     DeviceSettings,
+                                     FirmwareError,
+                                     HostBuild,
+                                     build_arm,
+                                     build_host,
+                                     run_host,
+                                     settings_value,
+)
+from lrh_tflm.device.protocol import (
+                                     FrameMirror,
+                                     KOfNSmoother,
+                                     decide,
+                                     encode_frame,
+                                     encode_sample_frames,
+)
 from lrh_tflm.device.simdevice import DeviceError, SimulatedDevice
 from lrh_tflm.device.stream import HostReference, StreamConfig, StreamError, stream_record
 

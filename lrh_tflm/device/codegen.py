@@ -8,8 +8,8 @@ the firmware contract (see ``firmware/lrh_ecg/src``):
 ``model_data.h`` / ``model_data.cc``
     The flatbuffer as an ``alignas(16)`` C array with its SHA-256.
 ``model_settings.h``
-    constexpr settings: rates, window, leads, classes, thresholds, quantisation, SOS band-pass,
-    normalisation, arena.
+    constexpr settings: rates, window, hop, leads, classes, thresholds, decision smoothing
+    (k of n), quantisation, SOS band-pass, normalisation, arena.
 ``model_ops.h``
     ``RegisterModelOps(resolver)`` adding exactly the builtin ops the model uses.
 ``footprint.json``
@@ -26,7 +26,12 @@ from typing import Sequence
 import numpy as np
 
 from lrh_tflm import __version__
-from lrh_tflm.artifact import preprocess_config, sidecar_classes, sidecar_thresholds
+from lrh_tflm.artifact import (
+    preprocess_config,
+    sidecar_classes,
+    sidecar_smoothing,
+    sidecar_thresholds,
+)
 from lrh_tflm.data.preprocess import DEMOGRAPHICS_DEFAULT, bandpass_sos
 from lrh_tflm.io import sha256_bytes, write_json_atomic, write_text_atomic
 from lrh_tflm.tflite.runtime import ARENA_ALIGNMENT, measure_arena
@@ -236,6 +241,7 @@ def settings_header(tflite_bytes: bytes, sidecar: dict, *, hop: int, arena_measu
     cfg = preprocess_config(sidecar)
     codes, abbr = sidecar_classes(sidecar)
     thresholds = sidecar_thresholds(sidecar, codes)
+    smooth_k, smooth_n = sidecar_smoothing(sidecar)
     inputs, outputs = io_details(tflite_bytes)
     ecg, demo = find_inputs(inputs)
     out = outputs[0]
@@ -280,6 +286,8 @@ def settings_header(tflite_bytes: bytes, sidecar: dict, *, hop: int, arena_measu
         f"constexpr const char* kClassAbbrev[kNumClasses] = {arr(abbr, _c_string)};",
         f"constexpr float kThresholds[kNumClasses] = {arr(thresholds, _c_float)};"
         "  // on sigmoid probability",
+        f"constexpr int kSmoothK = {smooth_k};  // a class is reported when decided in kSmoothK",
+        f"constexpr int kSmoothN = {smooth_n};  // of the last kSmoothN windows",
         "constexpr int kInputLayout = 0;  // ecg input [1][1][kWindowSamples][kNumLeads], "
         "index = t*kNumLeads + lead",
         f"constexpr float kInputScale = {_c_float(ecg.scale)};",

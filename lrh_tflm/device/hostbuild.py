@@ -25,6 +25,15 @@ import numpy as np
 #: The repository's firmware folder (Makefile, lrh_ecg/, host/, tests/fixture/).
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 
+#: The Arduino sketch as the package ships it (``lrh_ecg.ino``, the board files, and the
+#: portable core with the committed default model in ``src/``): package data, so an
+#: installed wheel has it; in a checkout this is a link to ``firmware/lrh_ecg``.
+SKETCH_DIR = Path(__file__).resolve().parent / "sketch"
+
+#: What a sketch folder holds (build outputs and editor files are not copied).
+SKETCH_SUFFIXES = (".ino", ".cpp", ".cc", ".h", ".json")
+
+
 class FirmwareError(RuntimeError):
     """A firmware build or host run failed; the message carries the tool's output."""
 
@@ -85,9 +94,36 @@ def _settings_key(settings_dir: Path) -> str:
 
 
 def default_settings_dir(firmware_dir: Path = FIRMWARE_DIR) -> Path:
-    """The generated ``lrh_ecg/src/model_settings.h`` when present, else the test fixture."""
-    src = Path(firmware_dir) / "lrh_ecg" / "src"
-    return src if (src / "model_settings.h").is_file() else Path(firmware_dir) / "tests" / "fixture"
+    """The generated ``lrh_ecg/src/model_settings.h`` when present, else the test fixture;
+    without a firmware folder (an installed package), the shipped sketch's settings."""
+    firmware_dir = Path(firmware_dir)
+    if not firmware_dir.is_dir():
+        return SKETCH_DIR / "src"
+    src = firmware_dir / "lrh_ecg" / "src"
+    return src if (src / "model_settings.h").is_file() else firmware_dir / "tests" / "fixture"
+
+
+def write_sketch(dest: Path, sketch_dir: Path = SKETCH_DIR) -> list[Path]:
+    """Copy the sketch into ``dest`` (created), its ``.ino`` named after ``dest`` as the
+    Arduino tools require; returns the files written.
+
+    Raises
+    ------
+    FirmwareError
+        If ``sketch_dir`` holds no sketch (a package installed without its data).
+    """
+    sketch_dir, dest = Path(sketch_dir), Path(dest)
+    files = sorted(p for p in sketch_dir.rglob("*") if p.is_file() and p.suffix in SKETCH_SUFFIXES)
+    if not any(p.suffix == ".ino" for p in files):
+        raise FirmwareError(f"no Arduino sketch in {sketch_dir}")
+    written = []
+    for path in files:
+        rel = path.relative_to(sketch_dir)
+        target = dest / (f"{dest.name}.ino" if path.suffix == ".ino" else rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        written.append(target)
+    return written
 
 
 def build_host(settings_dir: Path | None = None, build_dir: Path | None = None, *,
@@ -218,6 +254,7 @@ class DeviceSettings:
     demographics_default: tuple[float, ...]
     has_demographics: bool
     arena_bytes: int
+    smooth: tuple[int, int]
 
     @classmethod
     def from_header(cls, settings_dir: Path) -> "DeviceSettings":
@@ -246,7 +283,8 @@ class DeviceSettings:
                    output_scale=num("kOutputScale"), output_zero_point=int(val("kOutputZeroPoint")),
                    demographics_default=floats("kDemographicsDefault"),
                    has_demographics=val("kHasDemographics") == "true",
-                   arena_bytes=int(val("kArenaBytes")))
+                   arena_bytes=int(val("kArenaBytes")),
+                   smooth=(int(val("kSmoothK")), int(val("kSmoothN"))))
 
 
 def _shape(build: HostBuild) -> tuple[int, int]:
@@ -368,7 +406,7 @@ def build_arm(settings_dir: Path | None = None, model_dir: Path | None = None,
     return {"core": totals[0], "core_model": totals[1] if len(totals) > 1 else None, "output": out}
 
 
-__all__ = ["FIRMWARE_DIR", "FirmwareError", "HostBuild", "HostWindows", "DeviceSettings",
+__all__ = ["FIRMWARE_DIR", "SKETCH_DIR", "write_sketch", "FirmwareError", "HostBuild", "HostWindows", "DeviceSettings",
            "have_tool", "default_settings_dir", "build_host", "run_core_tests",
            "parse_host_output", "settings_value", "run_host", "run_host_frames", "check_sketch",
            "build_arm"]

@@ -11,7 +11,8 @@ behaves like the sketch (``firmware/lrh_ecg/lrh_ecg.ino``) in replay mode:
   re-implementation;
 * each window runs through the TFLite Micro host runtime (the ``tflite-micro`` wheel, same
   kernels as the MCU), then the sketch's post-processing (dequantise, sigmoid, per-class
-  threshold, 2-of-3 smoothing) and its JSON line go back over the pty.
+  threshold, k-of-n smoothing with ``kSmoothK``/``kSmoothN``) and its JSON line go back over
+  the pty.
 
 Why there is also a Python frame decoder (:class:`FrameMirror`, the receiver rules of
 ``firmware/PROTOCOL.md``): ``lrh_host`` reads its input with ``fread`` in 256-byte blocks and
@@ -34,19 +35,24 @@ import queue
 import re
 import select
 import shutil
-import struct
 import subprocess
 import threading
 import time
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from lrh_tflm.device.hostbuild import DeviceSettings, HostBuild
-from lrh_tflm.device.protocol import FrameMirror, FrameStats, KOfNSmoother, decide, format_fixed, window_json
+from lrh_tflm.device.protocol import (
+    FrameMirror,
+    FrameStats,
+    KOfNSmoother,
+    decide,
+    format_fixed,
+    window_json,
+)
 from lrh_tflm.tflite.runtime import make_runner, quantize_array
 
 #: Inter-frame filler pushed after each complete frame so ``fread`` hands the frame to the core.
@@ -94,7 +100,8 @@ class SimulatedDevice:
     hop
         Hop between windows (default ``kHopSamples`` of the build's settings).
     smooth
-        ``(k, n)`` of the sketch's smoothing (2 of 3).
+        ``(k, n)`` of the sketch's smoothing; default ``kSmoothK``/``kSmoothN`` of the
+        build's ``model_settings.h`` (:attr:`DeviceSettings.smooth`).
     timeout_s
         Longest wait for the core to print a window it owes.
     settings
@@ -105,7 +112,7 @@ class SimulatedDevice:
     """
 
     def __init__(self, build: HostBuild, tflite_bytes: bytes, *, hop: int | None = None,
-                 smooth: tuple[int, int] = (2, 3), timeout_s: float = 10.0,
+                 smooth: tuple[int, int] | None = None, timeout_s: float = 10.0,
                  settings: DeviceSettings | None = None):
         if shutil.which("stdbuf") is None:
             raise DeviceError("`stdbuf` (coreutils) is needed to line-buffer lrh_host's output")
@@ -128,7 +135,7 @@ class SimulatedDevice:
             raise DeviceError("demographics input does not match model_settings.h")
         self._demo_q = None if self.runner.demo is None else quantize_array(
             np.asarray(s.demographics_default, np.float32), self.runner.demo)
-        self._smoother = KOfNSmoother(*smooth, n_classes=len(s.classes))
+        self._smoother = KOfNSmoother(*(smooth or s.smooth), n_classes=len(s.classes))
         self._mirror = FrameMirror(len(s.leads), s.window, self.hop)
         self.report = DeviceReport(stats=self._mirror.stats)
         self._master = self._slave = -1

@@ -28,13 +28,31 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from lrh_tflm.artifact import preprocess_config, sidecar_classes, sidecar_thresholds
+from lrh_tflm.artifact import (
+    preprocess_config,
+    sidecar_classes,
+    sidecar_smoothing,
+    sidecar_thresholds,
+)
 from lrh_tflm.config import PreprocessConfig
-from lrh_tflm.data.preprocess import (DEMOGRAPHICS_DEFAULT, apply_bandpass, bandpass_sos,
-                                      check_record, normalise_window, resample, to_canonical)
+from lrh_tflm.data.preprocess import (
+    DEMOGRAPHICS_DEFAULT,
+    apply_bandpass,
+    bandpass_sos,
+    check_record,
+    normalise_window,
+    resample,
+    to_canonical,
+)
 from lrh_tflm.data.record import Record
-from lrh_tflm.device.protocol import (FRAME_MAX_PAYLOAD, FRAME_RESET, KOfNSmoother, decide,
-                                      encode_frame, encode_sample_frames)
+from lrh_tflm.device.protocol import (
+    FRAME_MAX_PAYLOAD,
+    FRAME_RESET,
+    KOfNSmoother,
+    decide,
+    encode_frame,
+    encode_sample_frames,
+)
 from lrh_tflm.tflite.runtime import make_runner, quantize_array
 
 #: Longest line accepted from the board; anything longer is counted as malformed.
@@ -68,7 +86,9 @@ class StreamConfig:
     first_seq
         Sequence number of the reset frame that starts the session.
     smooth
-        ``(k, n)`` of the firmware's smoothing, for the host's smoothed decisions.
+        ``(k, n)`` of the firmware's smoothing, for the host's smoothed decisions; ``None``
+        (default) takes the model's own (its sidecar's ``smoothing``, the same numbers as the
+        header's ``kSmoothK``/``kSmoothN``).
     """
 
     speed: float = 1.0
@@ -76,7 +96,7 @@ class StreamConfig:
     timeout_s: float = 10.0
     settle_s: float = 0.3
     first_seq: int = 0
-    smooth: tuple[int, int] = (2, 3)
+    smooth: tuple[int, int] | None = None
 
 
 # --------------------------------------------------------------------------------- signal
@@ -134,6 +154,8 @@ class HostReference:
         self.cfg = preprocess_config(sidecar)
         self.codes, self.classes = sidecar_classes(sidecar)
         self.thresholds = np.asarray(sidecar_thresholds(sidecar, self.codes), np.float32)
+        #: ``(k, n)`` of the board's decision smoothing (``kSmoothK``/``kSmoothN``).
+        self.smooth = sidecar_smoothing(sidecar)
         self.sha256 = hashlib.sha256(tflite_bytes).hexdigest()
         self.runner = make_runner(tflite_bytes, runtime)
         ecg = self.runner.ecg
@@ -159,14 +181,14 @@ class HostReference:
         return quantize_array(normalise_window(wins, self.cfg), self.runner.ecg)
 
     def decide(self, samples_uv: np.ndarray, starts: Sequence[int],
-               smooth: tuple[int, int] = (2, 3)) -> tuple[np.ndarray, list[int], list[int]]:
+               smooth: tuple[int, int] | None = None) -> tuple[np.ndarray, list[int], list[int]]:
         """Probabilities, raw masks and smoothed masks for consecutive windows at ``starts``.
 
         Post-processing is the firmware's (:func:`lrh_tflm.device.protocol.decide`, k-of-n
         smoothing in window order).
         """
         out = self.runner.output
-        smoother = KOfNSmoother(*smooth, n_classes=len(self.classes))
+        smoother = KOfNSmoother(*(smooth or self.smooth), n_classes=len(self.classes))
         probs, raw, smoothed = [], [], []
         for win in self.windows(samples_uv, starts):
             p, m = decide(self.runner.run(win, self._demo_q), out.scale, out.zero_point,
@@ -515,7 +537,7 @@ class StreamResult:
 
 
 def pair_windows(session: BoardSession, host: HostReference, samples_uv: np.ndarray,
-                 hop: int | None, smooth: tuple[int, int]) -> tuple[list, list, list]:
+                 hop: int | None, smooth: tuple[int, int] | None = None) -> tuple[list, list, list]:
     """Pair the board's windows with the host's by start.
 
     The host decides every window the firmware should have produced (starts from ``hop``,

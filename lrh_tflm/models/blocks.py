@@ -7,8 +7,9 @@ so saving, loading and QAT need no custom objects.
 """
 from __future__ import annotations
 
-import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 import tf_keras as keras
+
+import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 
 #: Length of the demographic vector (age, age-missing, sex-female, sex-male, sex-missing).
 DEMO_FEATURES = 5

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import math
 
-import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 import tf_keras as keras
+
+import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 
 layers = keras.layers
 

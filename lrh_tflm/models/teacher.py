@@ -1,12 +1,19 @@
 """The teacher: a 1-D SE-ResNet18 (DESIGN §2), built from ``Conv2D`` (1×k) layers."""
 from __future__ import annotations
 
-import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 import tf_keras as keras
 
+import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from lrh_tflm.config import TeacherConfig
-from lrh_tflm.models.blocks import (batch_norm, conv, count_check, head, inputs, scaled,
-                                    squeeze_excite)
+from lrh_tflm.models.blocks import (
+    batch_norm,
+    conv,
+    count_check,
+    head,
+    inputs,
+    scaled,
+    squeeze_excite,
+)
 
 layers = keras.layers
 

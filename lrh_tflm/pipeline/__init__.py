@@ -12,8 +12,15 @@ module          contract
 Importing this package imports TensorFlow (the recipes train); the CLI imports it inside
 its commands only.
 """
-from lrh_tflm.pipeline.build import (KD_SCHEMES, STUDENTS, BuildOptions, BuildResult, build,
-                                     install_firmware, resolve_profile)
+from lrh_tflm.pipeline.build import (
+                                     KD_SCHEMES,
+                                     STUDENTS,
+                                     BuildOptions,
+                                     BuildResult,
+                                     build,
+                                     install_firmware,
+                                     resolve_profile,
+)
 from lrh_tflm.pipeline.recipes import QATResult, int8_stage, median_latency_ms, qat_stage
 from lrh_tflm.pipeline.report import make_build_report, write_report
 from lrh_tflm.pipeline.stages import StageResult, StageRunner

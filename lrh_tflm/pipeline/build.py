@@ -29,24 +29,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 import lrh_tflm.models as models
-from lrh_tflm.artifact import load_any
+from lrh_tflm.artifact import load_model, read_bundle_sidecar
 from lrh_tflm.config import Profile, get_profile
-from lrh_tflm.data.cache import prepare
-from lrh_tflm.data.pipeline import eval_windows
-from lrh_tflm.data.record import ProblemLog
-from lrh_tflm.data.sources import open_source
-from lrh_tflm.data.splits import split_indices
-from lrh_tflm.device.codegen import FIRMWARE_FILES, export_firmware
+from lrh_tflm.device.codegen import FIRMWARE_FILES
+from lrh_tflm.device.hostbuild import write_sketch
 from lrh_tflm.distill import distill_schedule
-from lrh_tflm.io import read_json, write_bytes_atomic, write_json_atomic
+from lrh_tflm.io import write_bytes_atomic, write_json_atomic
 from lrh_tflm.leads import LEADS, label, parse_leads
 from lrh_tflm.pipeline import recipes
 from lrh_tflm.pipeline.report import make_build_report
 from lrh_tflm.pipeline.stages import StageResult, StageRunner
-from lrh_tflm.tflite.parity import parity_chain
 from lrh_tflm.train import train_stage
 
 #: Parity limits of the build's parity stage (lrh_tflm.tflite.parity): TFLM must equal LiteRT's
@@ -180,11 +173,9 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
 
     # ---- data: always asks the cache (instant when prepared); its key feeds every stage.
     t0 = time.perf_counter()
-    source = open_source(opts.data, cache_dir=cache_dir, synth=profile.synth, progress=progress)
-    problems = ProblemLog(strict=opts.strict)
-    prepared = prepare(source, profile.data, profile.labels, Path(cache_dir) / "prepared",
-                       problems=problems, workers=opts.workers, progress=progress)
-    splits = split_indices(prepared, profile.split)
+    data = recipes.prepare_data(opts.data, profile, cache_dir, strict=opts.strict,
+                                workers=opts.workers, progress=progress)
+    source, problems, prepared, splits = data.source, data.problems, data.prepared, data.splits
     data_key = {"cache": prepared.manifest["key"], "split": asdict(profile.split)}
 
     def data_stage(folder: Path) -> dict:
@@ -223,23 +214,23 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
 
         return runner.run(name, key, fn, _describe_train)
 
-    teacher12 = train("teacher-12", "teacher", LEADS)
     steps = distill_schedule(profile.kd.scheme, profile.kd.teacher_weights)
-    trained = {"teacher": teacher12}
-    # The reduced-lead teacher is always reported; in the sequential scheme it is the
-    # assistant distilled from the 12-lead teacher, otherwise it learns from labels.
-    assistant_step = next((s for s in steps if s.target == "assistant"), None)
-    if assistant_step is not None:
-        trained["assistant"] = train("teacher-reduced", "assistant", reduced,
-                                     tuple(trained[t] for t in assistant_step.teachers),
-                                     assistant_step.weights)
-    else:
+    trained = {"teacher": train("teacher-12", "teacher", LEADS)}
+    # The reduced-lead teacher is always reported: distilled as the assistant where the
+    # scheme has an assistant step (sequential), otherwise trained on labels here.
+    if not any(s.target == "assistant" for s in steps):
         trained["assistant"] = train("teacher-reduced", "assistant", reduced)
+    stage_of = {"assistant": ("teacher-reduced", reduced), "student": ("student-kd", leads)}
+
+    def kd_step(step, teachers: list[StageResult]) -> StageResult:
+        name, step_leads = stage_of[step.target]
+        return train(name, step.target, step_leads, tuple(teachers),
+                     step.weights if teachers else None)
+
+    trained = recipes.walk_schedule(steps, kd_step, trained)
+    teacher12, student_kd = trained["teacher"], trained["student"]
+    train("student-none", "student", leads)  # the baseline every KD figure is measured against
     student_step = next(s for s in steps if s.target == "student")
-    student_kd = train("student-kd", "student", leads,
-                       tuple(trained[t] for t in student_step.teachers),
-                       student_step.weights if student_step.teachers else None)
-    student_none = train("student-none", "student", leads)
     kd_teachers = tuple(trained[t] for t in student_step.teachers)
 
     # ---- quantisation
@@ -257,37 +248,33 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
 
     def int8_fn(folder: Path) -> dict:
         return recipes.int8_stage(Path(qat.summary["model_dir"]),
-                            Path(student_kd.summary["model_dir"]),
-                            Path(teacher12.summary["model_dir"]), prepared, splits,
-                            profile=profile, out_dir=folder, seed=opts.seed)
+                                  Path(student_kd.summary["model_dir"]),
+                                  Path(teacher12.summary["model_dir"]), prepared, splits,
+                                  profile=profile, out_dir=folder, seed=opts.seed)
 
     int8 = runner.run("int8", {**common, "qat": qat.key}, int8_fn,
                       lambda s: (f"{s['tflite_bytes']:,} B int8, test score "
                                  f"{s['test_score']:.3f}, {s['latency_ms']['student_int8']:.2f} ms"))
 
     def parity_fn(folder: Path) -> dict:
-        keras_model, side = load_any(Path(qat.summary["model_dir"]))
-        idx = np.asarray(splits["test"])
-        ecg, demo, _ = eval_windows(prepared, idx, int(prepared.pre.window), leads)
-        abbr = list(prepared.classes.abbreviations)
-        report = parity_chain(Path(int8.summary["int8"]).read_bytes(), ecg, demo,
-                              [prepared.names[i] for i in idx], thresholds=side["thresholds"],
-                              classes=abbr, keras_model=keras_model,
-                              tflm_tolerance_lsb=PARITY_TFLM_TOLERANCE_LSB)
+        tfl = Path(int8.summary["int8"])
+        converted = recipes.Int8Model(tfl.read_bytes(),
+                                      load_model(Path(qat.summary["model_dir"]))[0],
+                                      read_bundle_sidecar(tfl))
+        report = recipes.parity_stage(converted, prepared, splits["test"],
+                                      tflm_tolerance_lsb=PARITY_TFLM_TOLERANCE_LSB)
         report.save(folder / "parity.json")
         if not report.passed:
             log(f"[parity] warning: {report.summary()} — failing windows in {folder / 'parity.json'}")
         return report.to_dict() | {"line": report.summary()}
 
-    parity = runner.run("parity", {**common, "int8": int8.key}, parity_fn,
-                        lambda s: s.get("line", ""))
+    runner.run("parity", {**common, "int8": int8.key}, parity_fn,
+               lambda s: s.get("line", ""))
 
     def export_fn(folder: Path) -> dict:
         tfl = Path(int8.summary["int8"])
-        side = read_json(tfl.with_suffix(".json"))
-        res = export_firmware(tfl, side, folder / "firmware", hop=profile.hop,
-                              arena_margin=profile.quant.arena_margin,
-                              arena_margin_bytes=profile.quant.arena_margin_bytes)
+        res = recipes.export_stage(tfl, read_bundle_sidecar(tfl), folder / "firmware",
+                                   profile=profile)
         return {"files": [str(p) for p in res.files.values()], "sha256": res.sha256,
                 "ops": res.ops, "arena_measured": res.arena_measured,
                 "arena_bytes": res.arena_bytes, "footprint": res.footprint}
@@ -315,8 +302,15 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
 
 
 def install_firmware(src: Path, firmware: Path) -> list[Path]:
-    """Copy the generated firmware files into a sketch folder (its ``src/`` if it has one)."""
+    """Copy the generated firmware files into a sketch folder (its ``src/`` if it has one).
+
+    A folder that does not exist yet (or is empty) first receives the whole sketch shipped
+    with the package (:func:`lrh_tflm.device.hostbuild.write_sketch`), so a build from an
+    installed package produces a sketch ready to compile.  Returns the model files written.
+    """
     firmware = Path(firmware)
+    if not firmware.is_dir() or not any(firmware.iterdir()):
+        write_sketch(firmware)
     dest = firmware / "src" if (firmware / "src").is_dir() or firmware.name == "lrh_ecg" else firmware
     written = []
     for name in FIRMWARE_FILES:

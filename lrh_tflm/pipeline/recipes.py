@@ -1,34 +1,104 @@
 """Stage recipes from a trained float student to int8 artefacts: QAT (KD continues), conversion.
 
-Two stage recipes used by :mod:`lrh_tflm.pipeline.build` (and usable on their own):
+Stage recipes used by :mod:`lrh_tflm.pipeline.build` and ``lrh-tflm export`` (and usable on
+their own); each returns a dataclass (or the JSON summary the build records):
 
 - :func:`qat_stage` — quantisation-aware fine-tuning of a saved student inside the same
   :class:`~lrh_tflm.distill.Distiller` and teachers as its KD stage (or nothing, for PTQ);
 - :func:`int8_stage` — full-int8 and float ``.tflite`` files with sidecars, test-split
-  metrics of the int8 model on the LiteRT reference kernels, and single-thread latencies.
+  metrics of the int8 model on the LiteRT reference kernels, and single-thread latencies;
+- :func:`convert_student`, :func:`parity_stage`, :func:`export_stage` — the conversion,
+  parity chain and firmware files of one saved student, shared by the build and the CLI.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
+import tf_keras
 
 from lrh_tflm import metrics as M
-from lrh_tflm.artifact import load_any, load_model, read_sidecar, save_model, write_model_bundle
+from lrh_tflm.artifact import (
+    load_model,
+    read_sidecar,
+    save_model,
+    sidecar_classes,
+    sidecar_smoothing,
+    sidecar_thresholds,
+    write_model_bundle,
+)
 from lrh_tflm.config import TrainConfig
+from lrh_tflm.data.cache import prepare
 from lrh_tflm.data.pipeline import eval_windows, make_dataset, representative_windows
-from lrh_tflm.distill import Distiller
+from lrh_tflm.data.record import ProblemLog
+from lrh_tflm.data.sources import open_source
+from lrh_tflm.data.splits import split_indices
+from lrh_tflm.device.codegen import ExportResult, export_firmware
+from lrh_tflm.distill import Distiller, DistillStep
 from lrh_tflm.infer import Predictor
 from lrh_tflm.io import finite, write_bytes_atomic
 from lrh_tflm.leads import lead_indices
 from lrh_tflm.tflite.convert import check_ops, convert_float, convert_int8
+from lrh_tflm.tflite.parity import ParityReport, parity_chain
 from lrh_tflm.tflite.qat import calibrate_ranges, quantize_aware, unquantized_layers
 from lrh_tflm.tflite.runtime import make_runner
 from lrh_tflm.tflite.schema import tflite_ops
 from lrh_tflm.train import predict_probs, train_model
+
+
+@dataclass
+class PreparedData:
+    """The data step's result: the source, the records it skipped, the prepared cache, splits."""
+
+    source: object
+    problems: ProblemLog
+    prepared: object
+    splits: dict
+
+
+def prepare_data(spec: str, profile, cache_dir: Path, *, strict: bool = False,
+                 workers: int | None = None, progress: bool = True) -> PreparedData:
+    """Open a data spec, prepare it with the profile (cached) and split it.
+
+    The one data step of ``lrh-tflm build``, ``train``/``distill``/``export`` and the
+    benchmarks: ``open_source`` → ``prepare`` (problems logged, or raised with ``strict``)
+    → ``split_indices(profile.split)``.
+    """
+    source = open_source(spec, cache_dir=cache_dir, synth=profile.synth, progress=progress)
+    problems = ProblemLog(strict=strict)
+    prepared = prepare(source, profile.data, profile.labels, Path(cache_dir) / "prepared",
+                       problems=problems, workers=workers, progress=progress)
+    return PreparedData(source, problems, prepared, split_indices(prepared, profile.split))
+
+
+def walk_schedule(steps: Sequence[DistillStep], train: Callable[[DistillStep, list], object],
+                  trained: dict | None = None) -> dict:
+    """Train the steps of a KD schedule in order, each from the models trained so far.
+
+    Parameters
+    ----------
+    steps
+        :func:`lrh_tflm.distill.distill_schedule`.
+    train
+        ``train(step, teachers)`` trains ``step.target`` distilled from ``teachers`` (the
+        entries of ``trained`` that ``step.teachers`` names, in order) and returns what
+        later steps use as that teacher (a model folder, a stage result …).
+    trained
+        What exists before the first step: ``{"teacher": …}`` and, where a scheme uses a
+        reduced-lead teacher it does not train itself, ``"assistant"``.
+
+    Returns
+    -------
+    dict
+        ``trained`` with every step's target added.
+    """
+    trained = dict(trained or {})
+    for step in steps:
+        trained[step.target] = train(step, [trained[t] for t in step.teachers])
+    return trained
 
 
 @dataclass
@@ -142,13 +212,126 @@ def median_latency_ms(tflite_bytes: bytes, *, runs: int = 50, warmup: int = 5,
     return 1000.0 * float(np.median(times))
 
 
+@dataclass
+class Int8Model:
+    """A saved student converted to full int8, ready to be written as a bundle.
+
+    Attributes
+    ----------
+    tflite
+        The TFLM-clean flatbuffer.
+    keras_model
+        The Keras model it was converted from (float, or the QAT graph).
+    sidecar
+        The saved model's sidecar plus what the bundle adds (:func:`bundle_sidecar`).
+    """
+
+    tflite: bytes
+    keras_model: object
+    sidecar: dict
+
+    @property
+    def mode(self) -> str:
+        """``"qat"`` or ``"ptq"``."""
+        return self.sidecar["quantization"]
+
+
+def bundle_sidecar(side: dict, *, mode: str, hop: int, ops: Sequence[str]) -> dict:
+    """The int8 bundle's sidecar: the saved model's plus ``quantization``, ``hop`` (the board's
+    hop between windows), ``smoothing`` (the board's k-of-n decision smoothing) and the ops.
+
+    ``hop`` and ``smoothing`` become ``kHopSamples`` and ``kSmoothK``/``kSmoothN`` in the
+    generated header; ``lrh-tflm run``, ``stream`` and the simulated device read them back.
+    """
+    k, n = sidecar_smoothing(side)
+    return {**side, "quantization": mode, "hop": int(hop), "smoothing": {"k": k, "n": n},
+            "tflite_ops": list(ops)}
+
+
+def convert_student(model_dir: Path, prepared, splits: dict, *, profile, seed: int = 0,
+                    mode: str = "auto") -> Int8Model:
+    """Load a saved student (float or QAT) and convert it to full int8.
+
+    The one conversion recipe: the build's int8 stage and ``lrh-tflm export`` both call it,
+    so a QAT model exports through the CLI exactly as the build exports it.
+
+    Parameters
+    ----------
+    model_dir
+        A saved model folder (:mod:`lrh_tflm.artifact`); ``"qat": true`` in its sidecar
+        loads the QAT graph.
+    prepared, splits
+        Prepared data and its splits; ``profile.quant.representative_windows`` training
+        windows (drawn with ``seed``) calibrate the activation ranges.
+    profile
+        Uses ``profile.quant`` and ``profile.hop``.
+    mode
+        ``"auto"`` (QAT for a QAT model, else PTQ), ``"qat"`` or ``"ptq"``.
+
+    Raises
+    ------
+    ValueError
+        ``mode`` contradicts the saved weights (QAT asked of a float model or PTQ of a QAT one).
+    """
+    # The converter orders operators (and so the flatbuffer's bytes) by the graph's names,
+    # and Keras names unnamed layers by how many the process built before ("add_3"): fresh
+    # names make the int8 model a function of the saved model alone, so `lrh-tflm export`
+    # writes the build's bytes.  Nothing built earlier is used after this point.
+    tf_keras.backend.clear_session()
+    model, side = load_model(model_dir)
+    saved = "qat" if side.get("qat") else "ptq"
+    mode = saved if mode == "auto" else mode
+    if mode not in ("qat", "ptq"):
+        raise ValueError(f"unknown quantisation mode {mode!r}; choose auto, qat or ptq")
+    if mode == "qat" and saved != "qat":
+        raise ValueError(f"{model_dir} holds float weights (not QAT fine-tuned); QAT fine-tuning "
+                         "runs in `lrh-tflm build`. Use --quantization ptq to quantise it "
+                         "post-training.")
+    if mode == "ptq" and saved == "qat":
+        raise ValueError(f"{model_dir} holds QAT weights; convert it with --quantization qat "
+                         f"(or auto), or quantise its float student ({side.get('qat_config', {}).get('from', '?')}) post-training.")
+    ecg, demo = representative_windows(prepared, splits["train"], profile.quant.representative_windows,
+                                       int(prepared.pre.window), tuple(side["leads"]), seed=seed)
+    int8 = convert_int8(model, [(ecg[i:i + 1], demo[i:i + 1]) for i in range(len(ecg))])
+    ops = check_ops(int8)
+    return Int8Model(int8, model, bundle_sidecar(side, mode=mode, hop=profile.hop, ops=ops))
+
+
+def parity_stage(converted: Int8Model, prepared, indices: Sequence[int], *,
+                 tflm_tolerance_lsb: int = 0, max_lsb: int = 1) -> ParityReport:
+    """The parity chain of a converted model on the windows of ``indices``.
+
+    Thresholds and class names come from the model's sidecar; the Keras model it was
+    converted from is the decision reference.  Shared by the build and ``lrh-tflm export``.
+    """
+    side = converted.sidecar
+    idx = np.asarray(indices, dtype=np.int64)
+    ecg, demo, _ = eval_windows(prepared, idx, int(prepared.pre.window), tuple(side["leads"]))
+    codes, abbr = sidecar_classes(side)
+    return parity_chain(converted.tflite, ecg, demo, [prepared.names[i] for i in idx],
+                        thresholds=sidecar_thresholds(side, codes), classes=abbr,
+                        keras_model=converted.keras_model, max_lsb=max_lsb,
+                        tflm_tolerance_lsb=tflm_tolerance_lsb)
+
+
+def export_stage(tflite_path: Path, sidecar: dict, out_dir: Path, *, profile) -> ExportResult:
+    """The firmware files of an int8 bundle, with the profile's arena margin.
+
+    The hop written to ``kHopSamples`` is the bundle's own (``sidecar["hop"]``), else the
+    profile's.  Shared by the build and ``lrh-tflm export``.
+    """
+    return export_firmware(tflite_path, sidecar, out_dir, hop=int(sidecar.get("hop") or profile.hop),
+                           arena_margin=profile.quant.arena_margin,
+                           arena_margin_bytes=profile.quant.arena_margin_bytes)
+
+
 def int8_stage(qat_dir: Path, float_dir: Path, teacher_dir: Path, prepared, splits: dict, *,
                profile, out_dir: Path, seed: int = 0, latency_runs: int = 50) -> dict:
     """Convert the (QAT) student to full-int8 and float ``.tflite``; score and time them.
 
-    Writes ``student_int8.tflite``/``.json``, ``student_float.tflite``/``.json``,
-    ``teacher_float.tflite`` and ``test_probs.npy`` (int8 model on the test split, LiteRT
-    reference kernels) into ``out_dir``.
+    Writes ``student_int8.tflite``/``.json`` (:func:`convert_student`),
+    ``student_float.tflite``/``.json``, ``teacher_float.tflite`` and ``test_probs.npy`` (int8
+    model on the test split, LiteRT reference kernels) into ``out_dir``.
 
     Returns
     -------
@@ -157,27 +340,22 @@ def int8_stage(qat_dir: Path, float_dir: Path, teacher_dir: Path, prepared, spli
         float teacher, float student and int8 student (LiteRT, one thread).
     """
     out_dir = Path(out_dir)
-    qat_model, side = load_any(qat_dir)
+    converted = convert_student(qat_dir, prepared, splits, profile=profile, seed=seed)
+    int8, side = converted.tflite, converted.sidecar
     float_model, float_side = load_model(float_dir)
     teacher, _ = load_model(teacher_dir)
     leads = tuple(side["leads"])
     window = int(prepared.pre.window)
-    ecg, demo = representative_windows(prepared, splits["train"], profile.quant.representative_windows,
-                                       window, leads, seed=seed)
-    rep = [(ecg[i:i + 1], demo[i:i + 1]) for i in range(len(ecg))]
-    int8 = convert_int8(qat_model, rep)
-    check_ops(int8)
     student_float = convert_float(float_model)
     teacher_float = convert_float(teacher)
-    info = {"quantization": profile.quant.mode}
-    int8_path = write_model_bundle(int8, {**side, **info}, out_dir, "student_int8")
+    int8_path = write_model_bundle(int8, side, out_dir, "student_int8")
     float_path = write_model_bundle(student_float, float_side, out_dir, "student_float")
     teacher_path = out_dir / "teacher_float.tflite"
     write_bytes_atomic(teacher_path, teacher_float)
 
     test = np.asarray(splits["test"])
     t_ecg, t_demo, y = eval_windows(prepared, test, window, leads)
-    pred = Predictor(int8_path, {**side, **info}, runtime="litert-ref")
+    pred = Predictor(int8_path, side, runtime="litert-ref")
     probs = np.concatenate([pred.predict_windows(t_ecg[i:i + 1], t_demo[i]) for i in range(len(test))])
     np.save(out_dir / "test_probs.npy", probs)
     classes = list(prepared.classes.classes)

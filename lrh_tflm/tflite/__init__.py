@@ -11,19 +11,56 @@ module          contract
 ``parity``      the parity chain: TFLM == LiteRT-ref, XNNPACK kernel by kernel, Keras
 ==============  ==================================================================
 """
-from lrh_tflm.tflite.convert import (KNOWN_FORBIDDEN, TFLM_INT8_OPS, ConversionError, check_ops,
-                                     convert_float, convert_int8)
-from lrh_tflm.tflite.layout import (ArenaPlan, LayoutError, embedded_plan, layout_for_mcu,
-                                    plan_arena, without_plan)
-from lrh_tflm.tflite.parity import (ParityFailure, ParityReport, first_divergence,
-                                    op_lsb_divergence, parity_chain)
-from lrh_tflm.tflite.qat import (calibrate_ranges, output_quantize_config,
-                                 pointwise_quantize_config, quantize_aware, quantize_scope,
-                                 unquantized_layers)
-from lrh_tflm.tflite.runtime import (ARENA_ALIGNMENT, RUNTIMES, Runner, dequantize_array,
-                                     make_runner, measure_arena, quantize_array)
-from lrh_tflm.tflite.schema import (ModelFormatError, TensorInfo, find_inputs, io_details,
-                                    op_name, tensor_details, tflite_ops, unpack_model)
+from lrh_tflm.tflite.convert import (
+                                     KNOWN_FORBIDDEN,
+                                     TFLM_INT8_OPS,
+                                     ConversionError,
+                                     check_ops,
+                                     convert_float,
+                                     convert_int8,
+)
+from lrh_tflm.tflite.layout import (
+                                     ArenaPlan,
+                                     LayoutError,
+                                     embedded_plan,
+                                     layout_for_mcu,
+                                     plan_arena,
+                                     without_plan,
+)
+from lrh_tflm.tflite.parity import (
+                                     ParityFailure,
+                                     ParityReport,
+                                     first_divergence,
+                                     op_lsb_divergence,
+                                     parity_chain,
+)
+from lrh_tflm.tflite.qat import (
+                                     calibrate_ranges,
+                                     output_quantize_config,
+                                     pointwise_quantize_config,
+                                     quantize_aware,
+                                     quantize_scope,
+                                     unquantized_layers,
+)
+from lrh_tflm.tflite.runtime import (
+                                     ARENA_ALIGNMENT,
+                                     RUNTIMES,
+                                     Runner,
+                                     dequantize_array,
+                                     make_runner,
+                                     measure_arena,
+                                     quantize_array,
+)
+from lrh_tflm.tflite.schema import (
+                                     ModelFormatError,
+                                     TensorInfo,
+                                     find_inputs,
+                                     io_details,
+                                     op_name,
+                                     tensor_details,
+                                     tflite_ops,
+                                     unpack_model,
+)
 
 __all__ = [
     "KNOWN_FORBIDDEN", "TFLM_INT8_OPS", "ConversionError", "check_ops", "convert_float",

@@ -26,8 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lrh_tflm.tflite.schema import (BUFFER_ALIGNMENT, is_constant, litert_schema, pack_model,
-                                    unpack_model)
+from lrh_tflm.tflite.schema import (
+    BUFFER_ALIGNMENT,
+    is_constant,
+    litert_schema,
+    pack_model,
+    unpack_model,
+)
 
 #: Metadata name TFLM looks for (micro_allocation_info.cc) and the format version it expects.
 OFFLINE_PLAN_METADATA = "OfflineMemoryAllocation"

@@ -31,15 +31,28 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
-
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from tflite_micro.python.tflite_micro import runtime as tflm
 
 from lrh_tflm.io import write_json_atomic
 from lrh_tflm.tflite.layout import without_plan
-from lrh_tflm.tflite.runtime import Runner, make_runner, measure_arena, quiet_fds, shaped_input
-from lrh_tflm.tflite.schema import (ModelFormatError, find_inputs, io_details, is_constant,
-                                    op_name, pack_model, unpack_model)
+from lrh_tflm.tflite.runtime import (
+    Runner,
+    make_runner,
+    measure_arena,
+    quiet_fds,
+    shaped_input,
+    sigmoid,
+)
+from lrh_tflm.tflite.schema import (
+    ModelFormatError,
+    find_inputs,
+    io_details,
+    is_constant,
+    op_name,
+    pack_model,
+    unpack_model,
+)
 
 
 @dataclass(frozen=True)
@@ -180,10 +193,6 @@ class ParityReport:
         write_json_atomic(Path(path), self.to_dict())
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
-
-
 def keras_logits(keras_model, windows: np.ndarray, demo: np.ndarray | None,
                  batch_size: int = 64) -> np.ndarray:
     """Float logits ``(n, C)`` of a Keras model with inputs ``ecg`` (and ``demo``)."""
@@ -301,7 +310,7 @@ def parity_chain(tflite_int8: bytes, windows: np.ndarray, demo: np.ndarray | Non
         divergence = {"record": names[i], "window": i, **(where or {})}
     max_lsb_seen = int(lsb.max()) if xnnpack_error is None else None
 
-    p_int8 = _sigmoid(ref_runner.dequantize_output(ref))
+    p_int8 = sigmoid(ref_runner.dequantize_output(ref))
     xnn_op = xnn_agreement = within_1 = None
     if "litert" in runners:
         xnn_op = _xnnpack_kernels(tflite_int8, ref_runner, windows, demo, names, max_lsb)
@@ -310,7 +319,7 @@ def parity_chain(tflite_int8: bytes, windows: np.ndarray, demo: np.ndarray | Non
         else:
             failures += xnn_op["failures"]
         within_1 = float(np.mean(lsb <= 1))
-        p_xnn = _sigmoid(ref_runner.dequantize_output(xnn))
+        p_xnn = sigmoid(ref_runner.dequantize_output(xnn))
         d_xnn, d_ref = p_xnn >= thresholds, p_int8 >= thresholds
         xnn_agreement = float(np.mean(d_xnn == d_ref))
         for i, c in zip(*np.nonzero(d_xnn != d_ref)):
@@ -319,7 +328,7 @@ def parity_chain(tflite_int8: bytes, windows: np.ndarray, demo: np.ndarray | Non
 
     agreement = None
     if keras_model is not None:
-        p_keras = _sigmoid(keras_logits(keras_model, windows, demo)).reshape(n, n_classes)
+        p_keras = sigmoid(keras_logits(keras_model, windows, demo)).reshape(n, n_classes)
         d_int8, d_keras = p_int8 >= thresholds, p_keras >= thresholds
         agreement = float(np.mean(d_int8 == d_keras))
         for i, c in zip(*np.nonzero(d_int8 != d_keras)):

@@ -24,6 +24,7 @@ from typing import Iterable, Iterator
 
 import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 
+
 def output_quantize_config():
     """A new :class:`OutputQuantizeConfig` (output-only 8-bit fake quantisation)."""
     return _output_quantize_config_class()()
@@ -303,7 +304,8 @@ def unquantized_layers(qat_model) -> list[str]:
 
     # QuantizeLayer (the input fake-quantiser) is not part of tfmot's public API.
     from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import (
-        QuantizeLayer)
+        QuantizeLayer,
+    )
 
     qk = _tfmot().quantization.keras
     ok = (qk.QuantizeWrapper, qk.QuantizeWrapperV2, QuantizeLayer, keras.layers.InputLayer)

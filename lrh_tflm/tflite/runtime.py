@@ -50,6 +50,12 @@ def quantize_array(x: np.ndarray, info: TensorInfo) -> np.ndarray:
     return np.clip(q, info_i.min, info_i.max).astype(info.dtype)
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Float64 probabilities of logits: the host's one sigmoid (the firmware's float32 one is
+    mirrored by :func:`lrh_tflm.device.protocol.decide`)."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
 def dequantize_array(q: np.ndarray, info: TensorInfo) -> np.ndarray:
     """The tensor's raw values → float32: ``(q - zero_point) * scale`` (float passes through)."""
     q = np.asarray(q)
@@ -328,5 +334,5 @@ def measure_arena(tflite_bytes: bytes) -> int:
 
 __all__ = [
     "RUNTIMES", "ARENA_ALIGNMENT", "Runner", "make_runner", "quantize_array", "dequantize_array",
-    "measure_arena", "recorded_arena", "capture_fds", "quiet_fds", "shaped_input",
+    "measure_arena", "recorded_arena", "capture_fds", "quiet_fds", "shaped_input", "sigmoid",
 ]

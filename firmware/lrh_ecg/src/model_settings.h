@@ -12,6 +12,8 @@ constexpr int kNumClasses = 10;
 constexpr const char* kClassCodes[kNumClasses] = {"164889003", "733534002|164909002", "713427006|59118001", "270492004", "39732003", "426783006", "427172004|17338001", "426177001", "427084000", "59931005"};
 constexpr const char* kClassAbbrev[kNumClasses] = {"AF", "CLBBB|LBBB", "CRBBB|RBBB", "IAVB", "LAD", "NSR", "PVC|VPB", "SB", "STach", "TInv"};
 constexpr float kThresholds[kNumClasses] = {0.4f, 0.82f, 0.34f, 0.2f, 0.08f, 0.18f, 0.18f, 0.5f, 0.8f, 0.24f};  // on sigmoid probability
+constexpr int kSmoothK = 2;  // a class is reported when decided in kSmoothK
+constexpr int kSmoothN = 3;  // of the last kSmoothN windows
 constexpr int kInputLayout = 0;  // ecg input [1][1][kWindowSamples][kNumLeads], index = t*kNumLeads + lead
 constexpr float kInputScale = 0.0742405728f;
 constexpr int kInputZeroPoint = -5;
