@@ -31,6 +31,7 @@ import io
 import math
 import multiprocessing
 import os
+import pickle
 import shutil
 import sys
 import uuid
@@ -45,8 +46,20 @@ from tqdm import tqdm
 from lrh_tflm import __version__
 from lrh_tflm.config import LabelConfig, PreprocessConfig
 from lrh_tflm.data.labels import ClassSpace, all_codes_space, scored_space
-from lrh_tflm.data.preprocess import demographics_vector, fit_length, prepare_signal, prepare_signals
-from lrh_tflm.data.record import DatasetError, DataSource, ProblemLog, Record, RecordError, RecordRef
+from lrh_tflm.data.preprocess import (
+    demographics_vector,
+    fit_length,
+    prepare_signal,
+    prepare_signals,
+)
+from lrh_tflm.data.record import (
+    DatasetError,
+    DataSource,
+    ProblemLog,
+    Record,
+    RecordError,
+    RecordRef,
+)
 from lrh_tflm.io import config_hash, read_json, write_json_atomic
 
 #: Bumped whenever the folder layout or the preprocessing code changes meaning.
@@ -264,16 +277,19 @@ def listing_fingerprint(refs: Sequence[RecordRef]) -> str:
     Stats each ref's file and, for WFDB headers, the signal files beside it (``.mat``,
     ``.dat``); contents are not read, so a listing of 40 000 records hashes in about a second.
     """
-    h = hashlib.sha256()
-    # Strings, not Path objects, and one directory listing per folder instead of a failing
-    # stat per absent signal file: a cached re-run of PTB-XL (21,799 records) spent more
-    # time here than in loading the cache.  The hash is the same as stat'ing every candidate.
+    # A cached re-run of PTB-XL (21,799 records) spent more time here than in loading the
+    # cache, so: strings instead of Path objects, one directory listing per folder instead
+    # of a failing stat per absent signal file, the file facts as one int64 array, and the
+    # names, paths and metadata as one memo-free pickle (its bytes depend only on the
+    # values) instead of a repr per record.
     entries: dict[str, set[str] | None] = {}
-    for ref in refs:
+    texts: list[str] = []
+    facts: list[tuple[int, int, int, int]] = []  # (ref, which candidate, size, mtime_ns)
+    for i, ref in enumerate(refs):
         text = str(ref.path if isinstance(ref.path, PurePath) else Path(ref.path))
+        texts.append(text)
         folder, sep, name = text.rpartition(os.sep)
         folder = (folder or os.sep) if sep else "."
-        parts = [ref.name, text, repr(ref.meta)]
         candidates = [name]
         if name.endswith(".hea") and name != ".hea":
             candidates += [name[:-4] + ".mat", name[:-4] + ".dat"]
@@ -283,16 +299,21 @@ def listing_fingerprint(refs: Sequence[RecordRef]) -> str:
             except OSError:
                 entries[folder] = None  # unlistable: stat each candidate instead
         present = entries[folder]
-        for candidate in candidates:
+        prefix = folder + os.sep if folder != os.sep else os.sep
+        for k, candidate in enumerate(candidates):
             if present is not None and candidate not in present:
                 continue
             try:
-                st = os.stat(folder + os.sep + candidate if folder != os.sep else os.sep + candidate)
+                st = os.stat(prefix + candidate)
             except OSError:
                 continue
-            parts.append(f"{candidate}:{st.st_size}:{st.st_mtime_ns}")
-        h.update("\x1f".join(parts).encode())
-        h.update(b"\n")
+            facts.append((i, k, st.st_size, st.st_mtime_ns))
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=4)
+    pickler.fast = True  # no memo: equal values give equal bytes, however objects are shared
+    pickler.dump([(ref.name, text, ref.meta) for ref, text in zip(refs, texts)])
+    h = hashlib.sha256(buf.getvalue())
+    h.update(np.asarray(facts, dtype=np.int64).reshape(-1, 4).tobytes())
     return h.hexdigest()
 
 
