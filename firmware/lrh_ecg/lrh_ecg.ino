@@ -59,6 +59,11 @@ tflite::MicroMutableOpResolver<lrh::kNumModelOps> g_resolver;
 alignas(tflite::MicroInterpreter) uint8_t g_interpreter_storage[sizeof(tflite::MicroInterpreter)];
 tflite::MicroInterpreter* g_interpreter = nullptr;
 TfLiteTensor* g_ecg = nullptr;
+TfLiteTensor* g_demo = nullptr;
+// The default demographics, quantised once.  Written into the input before *every* Invoke():
+// TFLM's memory planner may reuse an input's arena bytes for later tensors once the input has
+// been read (the emulator caught the second window of a model going wrong when it was not).
+int8_t g_demo_q[lrh::kNumDemographics];
 TfLiteTensor* g_out = nullptr;
 float g_in_scale = 0.0f;
 int g_in_zero_point = 0;
@@ -130,6 +135,7 @@ static void SetUpModel() {
     if (HasShape(t, ecg_dims, 4)) g_ecg = t;
     else if (HasShape(t, demo_dims, 2)) demo = t;
   }
+  g_demo = demo;
   if (!g_ecg || g_ecg->type != kTfLiteInt8)
     Halt("no int8 ecg input [1,1,kWindowSamples,kNumLeads] as model_settings.h says");
   if (lrh::kHasDemographics != (demo != nullptr) || (demo && demo->type != kTfLiteInt8))
@@ -151,8 +157,8 @@ static void SetUpModel() {
   // Age and sex are unknown on the device: the default vector, quantised once.
   if (demo) {
     for (int i = 0; i < lrh::kNumDemographics; ++i)
-      demo->data.int8[i] = lrh::QuantiseValue(lrh::kDemographicsDefault[i], demo->params.scale,
-                                              demo->params.zero_point);
+      g_demo_q[i] = lrh::QuantiseValue(lrh::kDemographicsDefault[i], demo->params.scale,
+                                       demo->params.zero_point);
   }
 }
 
@@ -215,6 +221,8 @@ static void PublishBle(uint32_t smoothed, uint32_t raw) {
 
 static void RunWindow() {
   g_pipeline.quantise(g_ecg->data.int8, g_in_scale, g_in_zero_point);
+  if (g_demo)
+    for (int i = 0; i < lrh::kNumDemographics; ++i) g_demo->data.int8[i] = g_demo_q[i];
   const uint32_t t0 = board_micros();
   const TfLiteStatus status = g_interpreter->Invoke();
   const uint32_t infer_us = board_micros() - t0;
