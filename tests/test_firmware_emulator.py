@@ -8,6 +8,7 @@ runtime.  Skipped without QEMU/the arm toolchain/the trees, failed instead when 
 The model, its settings and class names are read from the generated files, never assumed."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -221,3 +222,22 @@ def test_live_adc_overruns_are_counted_and_the_ring_survives(elves, host_build, 
     # The samples the ring did accept are intact: every window equals the host's on them.
     cmp = em.compare_with_host(run, host_build, adc_counts=adc)
     assert cmp.compared == len(run.windows) >= 2 and cmp.identical == cmp.compared, cmp.summary()
+
+
+@pytest.mark.parametrize("files", ["default", "fixture"])
+def test_emulate_export_proves_the_files_and_measures_the_footprint(files, elves, tmp_path):
+    """What `lrh-tflm export/build --emulate` runs on freshly generated files (here copies of the
+    committed default model and of the untrained test fixture, each with its own op set)."""
+    src = SRC if files == "default" else em.FIRMWARE_DIR / "tests" / "fixture"
+    for f in src.iterdir():
+        if f.name.startswith("model_") or f.name == "footprint.json":
+            shutil.copy(f, tmp_path / f.name)
+    check = em.emulate_export(tmp_path, em.flavour_dir("cmsis-nn"), windows=2)
+    assert check["passed"] and check["comparison"]["windows_compared"] == 2, check["comparison"]
+    assert 0 < check["arena_used_bytes"] <= check["arena_bytes"] == em.arena_bytes(tmp_path)
+    assert (tmp_path / "emulator.json").is_file()
+    if (tmp_path / "footprint.json").is_file():
+        fp = json.loads((tmp_path / "footprint.json").read_text())
+        assert "cycles_per_mac" not in fp and fp["measured"]["instructions_per_inference"] > 0
+        assert fp["measured"]["cpi_range"] == list(em.CPI_RANGE)
+    assert "bit-identical" in em.emulate_summary(check)

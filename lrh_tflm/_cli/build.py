@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from lrh_tflm._cli.common import default_cache_dir, user_errors
+from lrh_tflm.config import KD_RECIPES, PROFILES
 
 
 @click.command()
@@ -16,12 +17,17 @@ from lrh_tflm._cli.common import default_cache_dir, user_errors
               help="Records: synthetic (built-in), challenge:DIR, ptbxl:DIR, csv:FILE or a folder.")
 @click.option("--kd", type=click.Choice(["none", "vanilla", "parallel", "sequential"]), default=None,
               help="Knowledge-distillation scheme [default: the profile's].")
-@click.option("--loss", type=click.Choice(["kl-softmax", "bce-sigmoid"]), default=None,
-              help="Distillation loss [default: the profile's].")
+@click.option("--recipe", type=click.Choice(list(KD_RECIPES)), default=None,
+              help="Named KD recipe (loss, alpha, T, teacher weights, schedule); 'paper' is the "
+                   "LRH-Net paper's exactly [default: the profile's].")
+@click.option("--loss", type=click.Choice(["kl-softmax", "bce-sigmoid", "mse-logits"]), default=None,
+              help="Distillation loss [default: the profile's or the recipe's].")
 @click.option("--student", type=click.Choice(["lrh-net", "lrh-net-mcu"]), default=None,
               help="Student variant [default: the profile's].")
-@click.option("--profile", type=click.Choice(["smoke", "default", "paper"]), default="default",
-              show_default=True, help="smoke: tiny, for tests; default: CPU; paper: the paper's setup.")
+@click.option("--profile", type=click.Choice(list(PROFILES)), default="default",
+              show_default=True, help="smoke: tiny, for tests; default: CPU, synthetic; paper: the "
+                                      "paper's setup (GPU); ptbxl: real data on a laptop "
+                                      "(100 Hz, 2.5-s windows, about an hour on 2 cores).")
 @click.option("--quantization", type=click.Choice(["qat", "ptq"]), default=None,
               help="Quantisation-aware training or post-training only [default: the profile's].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
@@ -36,9 +42,15 @@ from lrh_tflm._cli.common import default_cache_dir, user_errors
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes for data preparation [default: all cores].")
 @click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+@click.option("--emulate", is_flag=True,
+              help="Prove the exported firmware files on the emulated Cortex-M4F (as "
+                   "`lrh-tflm export --emulate`; needs qemu-system-arm and gcc-arm-none-eabi).")
+@click.option("--tflm-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="TFLM tree for --emulate [default: ../shared/third_party/"
+                                 "tflm-cmsis-nn beside the checkout].")
 @user_errors
-def build(leads, data_spec, kd, loss, student, profile, quantization, out, firmware, seed, cache,
-          strict, workers, quiet):
+def build(leads, data_spec, kd, recipe, loss, student, profile, quantization, out, firmware, seed, cache,
+          strict, workers, quiet, emulate, tflm_dir):
     """Records (or the built-in synthetic set) to a firmware-ready int8 model.
 
     Stages: data → 12-lead teacher → reduced-lead teacher → student with KD → student
@@ -49,13 +61,21 @@ def build(leads, data_spec, kd, loss, student, profile, quantization, out, firmw
     from lrh_tflm.pipeline.build import BuildOptions
     from lrh_tflm.pipeline.build import build as run_build
 
-    opts = BuildOptions(leads=parse_leads(leads), data=data_spec, kd=kd, loss=loss, student=student,
+    opts = BuildOptions(leads=parse_leads(leads), data=data_spec, kd=kd, recipe=recipe, loss=loss,
+                        student=student,
                         profile=profile, out=out, firmware=firmware, seed=seed,
                         quantization=quantization, strict=strict, workers=workers,
                         # Keras progress bars on a terminal, one line per epoch in logs.
                         verbose=0 if quiet else (1 if sys.stdout.isatty() else 2))
     res = run_build(opts, cache_dir=cache or default_cache_dir(), log=click.echo,
                     progress=not quiet)
+    if emulate:
+        from lrh_tflm.device.emulator import EmulatorError, emulate_export, emulate_summary
+        files = res.firmware_files or [Path(f) for f in res.stages["export"].summary["files"]]
+        try:
+            click.echo(emulate_summary(emulate_export(Path(files[0]).parent, tflm_dir)))
+        except EmulatorError as err:
+            raise click.ClickException(str(err)) from None
     b = res.benchmark
     click.echo(f"student int8: {b['tflite_bytes']:,} B, arena {b['arena_bytes']:,} B, "
                f"test score {b['score']['student-int8']:.3f} "

@@ -45,9 +45,17 @@ from lrh_tflm._cli.common import user_errors
               help="Processes for data preparation.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the representative windows and the split (as for build).")
+@click.option("--emulate", is_flag=True,
+              help="Also prove the firmware files on the emulated Cortex-M4F (QEMU mps2-an386, "
+                   "needs qemu-system-arm and gcc-arm-none-eabi): the sketch + TFLM as an ELF, "
+                   "a synthetic ECG replayed, every window's int8 outputs equal to the host "
+                   "TFLM's; footprint.json gets the measured instructions per inference.")
+@click.option("--tflm-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="TFLM tree for --emulate [default: ../shared/third_party/"
+                                 "tflm-cmsis-nn beside the checkout].")
 @user_errors
 def export(model_dir, out, quantization, firmware_dir, data_spec, profile, parity_windows,
-           tflm_lsb, xnnpack_lsb, cache, workers, seed):
+           tflm_lsb, xnnpack_lsb, cache, workers, seed, emulate, tflm_dir):
     """Convert a saved student to full int8, check it on TFLM/LiteRT, and write the firmware files."""
     import numpy as np
 
@@ -82,6 +90,12 @@ def export(model_dir, out, quantization, firmware_dir, data_spec, profile, parit
                                   profile=prof)
     click.echo(f"firmware files in {result.out_dir}: {', '.join(result.files)}")
     click.echo(result.footprint["summary"])
+    if emulate:
+        from lrh_tflm.device.emulator import EmulatorError, emulate_export, emulate_summary
+        try:
+            click.echo(emulate_summary(emulate_export(result.out_dir, tflm_dir)))
+        except EmulatorError as err:
+            raise click.ClickException(str(err)) from None
     if not report.passed:
         for failure in report.failures[:10]:
             click.echo(f"  {failure}", err=True)

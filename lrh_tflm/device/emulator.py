@@ -534,10 +534,61 @@ def measured_footprint(fp: dict, check: dict) -> dict:
     return out
 
 
+def emulate_export(files_dir: Path, tflm_dir: Path | None = None, *, windows: int = 3) -> dict:
+    """The ``--emulate`` step of ``lrh-tflm export``/``build``: prove freshly generated model files
+    on the emulated board and record the measurement.
+
+    Runs :func:`emulated_check` on ``files_dir`` (the generated ``model_*`` files and
+    ``footprint.json``) with ``tflm_dir`` (default the CMSIS-NN tree of :data:`THIRD_PARTY_DIR`),
+    writes ``emulator.json`` there and replaces ``footprint.json``'s assumed latency with the
+    measurement (:func:`measured_footprint`).
+
+    Raises
+    ------
+    EmulatorError
+        When QEMU/the toolchain/the tree are missing, or the board's outputs or decisions differ
+        from the host's (the message names the first differences).
+    """
+    from lrh_tflm.io import read_json, write_json_atomic
+
+    files_dir = Path(files_dir)
+    tflm_dir = Path(tflm_dir) if tflm_dir else flavour_dir("cmsis-nn")
+    if not have_emulator():
+        raise EmulatorError(f"--emulate needs {QEMU} and arm-none-eabi-g++ (apt-get install "
+                            "qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi "
+                            "libstdc++-arm-none-eabi-newlib)")
+    if not (tflm_dir / "tensorflow").is_dir() and not (tflm_dir / "src" / "tensorflow").is_dir():
+        raise EmulatorError(f"no TFLM tree at {tflm_dir} (pass the TFLM folder)")
+    check = emulated_check(files_dir, tflm_dir, windows=windows)
+    write_json_atomic(files_dir / "emulator.json", check)
+    if not check["passed"]:
+        c = check["comparison"]
+        raise EmulatorError(f"the emulated board differs from the host: {c['identical']}/"
+                            f"{c['windows_compared']} windows identical, decisions "
+                            f"{c['decisions_agree']}/{c['windows_compared']}, first differences "
+                            f"{c['differences'][:5]}, board errors {check['errors'][:3]}")
+    fp_path = files_dir / "footprint.json"
+    if fp_path.is_file():
+        write_json_atomic(fp_path, measured_footprint(read_json(fp_path), check))
+    return check
+
+
+def emulate_summary(check: dict) -> str:
+    """One line for the CLI."""
+    c = check["comparison"]
+    lo, hi = check["inference_s"]
+    return (f"emulated board ({check['tflm']}): {c['identical']}/{c['windows_compared']} windows "
+            f"bit-identical to the host TFLM; {check['instructions_median'] / 1e6:.1f} M "
+            f"instructions/inference = {lo:.2f}-{hi:.2f} s at 64 MHz for "
+            f"{check['cpi_range'][0]:g}-{check['cpi_range'][1]:g} cycles/instruction (hop "
+            f"{check['hop_s']:.2f} s); arena {check['arena_used_bytes']:,}/{check['arena_bytes']:,} B; "
+            f"flash {check['elf']['flash']:,} B")
+
+
 __all__ = [
     "THIRD_PARTY_DIR", "FLAVOURS", "BOARD_HZ", "EmulatorError", "have_emulator", "flavour_dir",
     "EmulatorBuild", "build_elf", "EmulatorRun", "parse_output", "run_elf", "model_bytes",
     "host_outputs", "Comparison", "compare_outputs", "compare_with_host", "elf_sizes",
     "arena_bytes", "FirmwareError", "CPI_RANGE", "synthetic_stream_uv", "emulated_check",
-    "measured_footprint",
+    "measured_footprint", "emulate_export", "emulate_summary",
 ]
