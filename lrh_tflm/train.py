@@ -39,6 +39,7 @@ import tf_keras
 
 from lrh_tflm import metrics as M
 from lrh_tflm.config import KDConfig, TrainConfig
+from lrh_tflm.data.sources import data_attribution
 from lrh_tflm.distill import TEACHER_LOGITS, Distiller, auroc_metric, distillation_loss
 from lrh_tflm.io import finite, read_history, read_json, write_json_atomic
 
@@ -487,6 +488,51 @@ def _check_teacher(meta: dict, path: Path, prepared, window: int) -> None:
                          "(train it with the same profile and data)")
 
 
+def training_data(prepared, splits: dict, cfg: TrainConfig, *, teachers: Sequence = (),
+                  teacher_leads: Sequence[Sequence[str]] = (), kd: KDConfig | None = None,
+                  seed: int = 0):
+    """The datasets one training run needs, as every stage (training, QAT) builds them.
+
+    Parameters
+    ----------
+    prepared, splits
+        Prepared data and its ``train``/``val`` record indices.
+    cfg
+        Batch size, training crop grid (``crop_step``) and evaluation hop (``eval_hop``).
+    teachers, teacher_leads
+        The frozen teachers (``(model, lead indices)`` pairs, as the Distiller takes them)
+        and their lead names; with ``kd.cached_logits`` and a crop grid their logits on every
+        training crop are computed once (:func:`teacher_logit_table`, cached beside the
+        prepared data) and carried by the batches.
+    kd
+        Distillation settings (``cached_logits``).
+    seed
+        Seed of shuffling and crops.
+
+    Returns
+    -------
+    (train_ds, val_ds, val_data)
+        Training and validation ``tf.data`` datasets and the ``(inputs, y)`` NumPy
+        validation windows (``eval_hop`` windows per record) for selection and thresholds.
+    """
+    from lrh_tflm.data.pipeline import eval_windows, make_dataset
+
+    window = int(prepared.pre.window)
+    attach = None
+    if teachers and (kd is None or kd.cached_logits) and cfg.crop_step:
+        folder = Path(prepared.path) / LOGITS_CACHE if Path(prepared.path).is_dir() else None
+        tables = [teacher_logit_table(t, prepared, splits["train"], window=window,
+                                      step=cfg.crop_step, leads=leads, cache_dir=folder)
+                  for (t, _), leads in zip(teachers, teacher_leads)]
+        attach = {TEACHER_LOGITS: np.stack(tables, axis=2)}  # (records, P, teachers, C)
+    train_ds = make_dataset(prepared, splits["train"], window=window, batch_size=cfg.batch_size,
+                            training=True, seed=seed, crop_step=cfg.crop_step, attach=attach)
+    val_ds = make_dataset(prepared, splits["val"], window=window, batch_size=cfg.batch_size,
+                          training=False)
+    ecg, demo, y_val = eval_windows(prepared, splits["val"], window, hop=cfg.eval_hop)
+    return train_ds, val_ds, ({"ecg": ecg, "demo": demo}, y_val.astype(bool))
+
+
 def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], profile,
                 out_dir: Path, teachers: Sequence[Path] = (),
                 teacher_weights: Sequence[float] | None = None, init: Path | None = None,
@@ -528,7 +574,7 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
     -------
     TrainedModel
     """
-    from lrh_tflm.data.pipeline import eval_windows, make_dataset
+    from lrh_tflm.data.pipeline import eval_windows
     from lrh_tflm.leads import lead_indices, parse_leads
     from lrh_tflm.models import build_model
     from lrh_tflm.artifact import config_from_dict, load_model, read_sidecar, save_model
@@ -561,19 +607,9 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
     with strategy.scope():  # frozen teachers are replicated like the student
         loaded = [(load_model(p)[0], lead_indices(m["leads"], cached))
                   for p, m in zip(teachers, teacher_metas)]
-    attach = None
-    if loaded and profile.kd.cached_logits and cfg.crop_step:
-        folder = Path(prepared.path) / LOGITS_CACHE if Path(prepared.path).is_dir() else None
-        tables = [teacher_logit_table(t, prepared, splits["train"], window=window,
-                                      step=cfg.crop_step, leads=m["leads"], cache_dir=folder)
-                  for (t, _), m in zip(loaded, teacher_metas)]
-        attach = {TEACHER_LOGITS: np.stack(tables, axis=2)}  # (records, P, teachers, C)
-    train_ds = make_dataset(prepared, splits["train"], window=window, batch_size=cfg.batch_size,
-                            training=True, seed=seed, crop_step=cfg.crop_step, attach=attach)
-    val_ds = make_dataset(prepared, splits["val"], window=window, batch_size=cfg.batch_size,
-                          training=False)
-    ecg, demo, y_val = eval_windows(prepared, splits["val"], window, hop=cfg.eval_hop)
-    val_data = ({"ecg": ecg, "demo": demo}, y_val.astype(bool))
+    train_ds, val_ds, val_data = training_data(prepared, splits, cfg, teachers=loaded,
+                                               teacher_leads=[m["leads"] for m in teacher_metas],
+                                               kd=profile.kd, seed=seed)
 
     with strategy.scope():
         tf_keras.utils.set_random_seed(seed)
@@ -594,7 +630,7 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
                               prepared.classes.abbreviations)
     # The scored probabilities travel with the stage, so reports and benchmarks re-score any
     # class subset or threshold rule without predicting again.
-    save_predictions(out_dir / PREDICTIONS_FILE, val=(result.extra["val_probs"], y_val),
+    save_predictions(out_dir / PREDICTIONS_FILE, val=(result.extra["val_probs"], val_data[1]),
                      test=(probs, y_test),
                      names={k: [prepared.names[i] for i in splits[k]] for k in ("val", "test")})
     train_pos = prepared.y[np.asarray(splits["train"])].sum(axis=0)
@@ -618,6 +654,7 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
                      "train_positives": {c: int(n) for c, n in zip(classes, train_pos)},
                      "splits": {k: int(len(v)) for k, v in splits.items()}},
         "data": {"spec": prepared.manifest.get("spec"), "cache_key": prepared.manifest.get("key"),
+                 "attribution": data_attribution(prepared.manifest.get("spec")),
                  "profile": profile.name, "split": asdict(profile.split)},
         "params": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
     }

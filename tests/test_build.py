@@ -278,3 +278,32 @@ def test_bad_options_give_a_clear_error(args, needle, tmp_path):
     assert "Traceback" not in res.stderr + res.stdout
     assert "Error" in res.stderr and needle in res.stderr, res.stderr
     assert not (tmp_path / "b" / "teacher-12").exists()
+
+
+# ----------------------------------------------------------------------------- (f) KD recipes
+def test_recipe_replaces_how_to_distil_but_not_the_scheme():
+    from lrh_tflm.config import KD_RECIPES, get_profile
+    from lrh_tflm.pipeline.build import BuildOptions, resolve_profile
+
+    paper = resolve_profile(BuildOptions(profile="paper"))
+    assert paper.kd.scheme == "sequential" and paper.kd.loss == "kl-softmax"
+    mse = resolve_profile(BuildOptions(profile="paper", recipe="mse"))
+    assert mse.kd.scheme == "sequential"  # the profile's scheme stays
+    assert (mse.kd.loss, mse.kd.alpha, mse.kd.teacher_weights) == (
+        "mse-logits", KD_RECIPES["mse"].alpha, KD_RECIPES["mse"].teacher_weights)
+    # Explicit options win over the recipe, and the paper's recipe is the paper's numbers.
+    both = resolve_profile(BuildOptions(profile="ptbxl", recipe="paper", kd="vanilla",
+                                        loss="bce-sigmoid"))
+    assert (both.kd.scheme, both.kd.loss, both.kd.temperature, both.kd.alpha) == (
+        "vanilla", "bce-sigmoid", 8.0, 0.2)
+    assert KD_RECIPES["paper"].teacher_weights == (0.7, 0.3) and not KD_RECIPES["paper"].t_squared
+    assert get_profile("ptbxl").student_train.crop_step == get_profile("ptbxl").hop
+    with pytest.raises(ValueError, match="unknown KD recipe"):
+        resolve_profile(BuildOptions(recipe="nope"))
+
+
+def test_cli_lists_recipes_and_profiles(tmp_path):
+    res = run_cli(["build", "--help"], cache=tmp_path, timeout=60)
+    assert res.returncode == 0
+    for word in ("--recipe", "paper", "mse-ensemble", "ptbxl", "mse-logits"):
+        assert word in res.stdout, word

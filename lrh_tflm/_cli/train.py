@@ -118,7 +118,7 @@ def train(role: str, leads: str | None, data_spec: str, profile: str, out: Path,
 @click.option("--leads", default="2", show_default=True, help="Student leads (e.g. 2 or I,II,V2).")
 @click.option("--kd", "scheme", type=click.Choice(["none", "vanilla", "parallel", "sequential"]),
               default=None, help="KD scheme [default: the profile's].")
-@click.option("--loss", type=click.Choice(["kl-softmax", "bce-sigmoid"]), default=None,
+@click.option("--loss", type=click.Choice(["kl-softmax", "bce-sigmoid", "mse-logits"]), default=None,
               help="Distillation loss [default: the profile's].")
 @_common
 @user_errors

@@ -34,6 +34,23 @@ PREFIXES: dict[str, str] = {
 SYNTHETIC = "synthetic"
 
 
+#: What a model trained on each kind of data must say about that data (model cards, the
+#: generated firmware files' banners).  PTB-XL's licence (CC BY 4.0) requires attribution.
+ATTRIBUTIONS: dict[str, str] = {
+    "ptbxl": ("PTB-XL 1.0.3 (Wagner et al., Scientific Data 7:154, 2020, "
+              "doi:10.1038/s41597-020-0495-6; PhysioNet), CC BY 4.0"),
+    "synthetic": "the lrh-tflm synthetic default (generated ECGs, no clinical content)",
+    "challenge": "PhysioNet/CinC Challenge 2020/2021 records (see each source database's licence)",
+    "csv": "a user-supplied record list",
+}
+
+
+def data_attribution(spec: str | None) -> str:
+    """The training-data attribution for a data spec (:data:`ATTRIBUTIONS` by its prefix)."""
+    kind = str(spec or "").partition(":")[0]
+    return ATTRIBUTIONS.get(kind, f"data {spec!r}")
+
+
 def _canonical_spec(kind: str, path: Path, options: dict[str, object]) -> str:
     query = "&".join(f"{k}={v}" for k, v in options.items())
     return f"{kind}:{path}" + (f"?{query}" if query else "")

@@ -31,7 +31,7 @@ from typing import Callable
 
 import lrh_tflm.models as models
 from lrh_tflm.artifact import load_model, read_bundle_sidecar
-from lrh_tflm.config import Profile, get_profile
+from lrh_tflm.config import Profile, get_profile, kd_recipe
 from lrh_tflm.device.codegen import FIRMWARE_FILES
 from lrh_tflm.device.hostbuild import write_sketch
 from lrh_tflm.distill import distill_schedule
@@ -40,7 +40,7 @@ from lrh_tflm.leads import LEADS, label, parse_leads
 from lrh_tflm.pipeline import recipes
 from lrh_tflm.pipeline.report import make_build_report
 from lrh_tflm.pipeline.stages import StageResult, StageRunner
-from lrh_tflm.train import train_stage
+from lrh_tflm.train import distilled_train_config, train_stage
 
 #: Parity limits of the build's parity stage (lrh_tflm.tflite.parity): TFLM must equal LiteRT's
 #: reference kernels bit for bit; a model that misses is still exported (the firmware runs
@@ -66,7 +66,10 @@ class BuildOptions:
     kd: str | None = None
     """KD scheme; ``None``: the profile's."""
     loss: str | None = None
-    """Distillation loss; ``None``: the profile's."""
+    """Distillation loss; ``None``: the profile's (or the recipe's)."""
+    recipe: str | None = None
+    """Named KD recipe (:data:`lrh_tflm.config.KD_RECIPES`, e.g. ``paper``) replacing the
+    profile's loss, α, T and teacher weights; ``None``: the profile's own."""
     student: str | None = None
     """Student variant; ``None``: the profile's."""
     profile: str = "default"
@@ -106,7 +109,11 @@ def resolve_profile(opts: BuildOptions) -> Profile:
         raise ValueError(f"unknown KD scheme {opts.kd!r}; choose one of {', '.join(KD_SCHEMES)}")
     if opts.student is not None and opts.student not in STUDENTS:
         raise ValueError(f"unknown student {opts.student!r}; choose one of {', '.join(STUDENTS)}")
-    kd = replace(profile.kd, **{k: v for k, v in (("scheme", opts.kd), ("loss", opts.loss)) if v})
+    kd = profile.kd
+    if opts.recipe is not None:
+        # The recipe says how to distil; the profile keeps saying which scheme and leads.
+        kd = replace(kd_recipe(opts.recipe), scheme=kd.scheme, assistant_leads=kd.assistant_leads)
+    kd = replace(kd, **{k: v for k, v in (("scheme", opts.kd), ("loss", opts.loss)) if v})
     student = replace(profile.student, variant=opts.student or profile.student.variant)
     quant = replace(profile.quant, mode=opts.quantization or profile.quant.mode)
     split = replace(profile.split, seed=opts.seed)
@@ -137,10 +144,19 @@ def machine_description() -> dict:
             "cpu_count": os.cpu_count(), "python": platform.python_version()}
 
 
+def _f3(x) -> str:
+    return "n/a" if x is None or x != x else f"{x:.3f}"
+
+
+def _headline(s: dict) -> str:
+    """``score S, AUROC A`` — the challenge score only where the label space has one."""
+    score = s.get("test_score")
+    head = "" if score is None or score != score else f"score {score:.3f}, "
+    return head + f"AUROC {_f3(s.get('test_auroc'))}"
+
+
 def _describe_train(s: dict) -> str:
-    def f(x):
-        return "n/a" if x is None else f"{x:.3f}"
-    return (f"{label(s['leads'])}: test score {f(s.get('test_score'))}, AUROC {f(s.get('test_auroc'))}, "
+    return (f"{label(s['leads'])}: test {_headline(s)}, "
             f"{s.get('epochs')} epochs, {s.get('params'):,} params")
 
 
@@ -201,6 +217,12 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
               weights: tuple[float, ...] | None = None) -> StageResult:
         model_cfg = profile.teacher if role != "student" else profile.student
         train_cfg = profile.teacher_train if role != "student" else profile.student_train
+        if teachers:
+            # A distilled assistant trains on the students' crop grid, so its teacher's logits
+            # are computed once per crop (KDConfig.cached_logits); a recipe may stretch the
+            # schedule (KDConfig.epochs).
+            train_cfg = distilled_train_config(
+                replace(train_cfg, crop_step=profile.student_train.crop_step), profile.kd)
         key = {**common, "role": role, "leads": model_leads, "model": asdict(model_cfg),
                "train": asdict(train_cfg), "teachers": [t.key for t in teachers],
                "kd": asdict(profile.kd) if teachers else None, "weights": weights}
@@ -209,7 +231,8 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
             trained = train_stage(role, prepared, splits, leads=model_leads, profile=profile,
                                   out_dir=folder,
                                   teachers=[Path(t.summary["model_dir"]) for t in teachers],
-                                  teacher_weights=weights, seed=opts.seed, verbose=verbose)
+                                  teacher_weights=weights, seed=opts.seed,
+                                  train_cfg=train_cfg, verbose=verbose)
             return trained.summary()
 
         return runner.run(name, key, fn, _describe_train)
@@ -253,8 +276,8 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
                                   profile=profile, out_dir=folder, seed=opts.seed)
 
     int8 = runner.run("int8", {**common, "qat": qat.key}, int8_fn,
-                      lambda s: (f"{s['tflite_bytes']:,} B int8, test score "
-                                 f"{s['test_score']:.3f}, {s['latency_ms']['student_int8']:.2f} ms"))
+                      lambda s: (f"{s['tflite_bytes']:,} B int8, test {_headline(s)}, "
+                                 f"{s['latency_ms']['student_int8']:.2f} ms"))
 
     def parity_fn(folder: Path) -> dict:
         tfl = Path(int8.summary["int8"])

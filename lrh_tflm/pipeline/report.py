@@ -15,10 +15,11 @@ import numpy as np
 from lrh_tflm import __version__
 from lrh_tflm.artifact import load_model
 from lrh_tflm.data.pipeline import eval_windows
+from lrh_tflm.data.sources import data_attribution
 from lrh_tflm.io import read_history, read_json, write_json_atomic, write_text_atomic
 from lrh_tflm.leads import lead_indices
 from lrh_tflm.models.footprint import count_macs, count_params
-from lrh_tflm.train import predict_probs
+from lrh_tflm.train import PREDICTIONS_FILE, load_predictions, predict_probs
 
 
 @dataclass
@@ -185,7 +186,8 @@ def plot_f1(results: Sequence[ModelResult], abbreviations: Sequence[str], path: 
     width = 0.8 / n
     fig, ax = plt.subplots(figsize=(max(8, len(abbreviations) * 0.7), 4))
     for i, r in enumerate(with_f1):
-        f1 = [row.get("f1", np.nan) for row in r.metrics["per_class"]]
+        # A class without test positives has no F1 (None in the JSON): a gap in the plot.
+        f1 = [np.nan if row.get("f1") is None else row["f1"] for row in r.metrics["per_class"]]
         ax.bar(x + i * width - 0.4 + width / 2, f1, width, label=r.name)
     ax.set_xticks(x, abbreviations, rotation=45, ha="right")
     ax.set_ylabel("F1 (test, tuned thresholds)")
@@ -286,6 +288,9 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> Path:
     headline = []
     if b.get("param_ratio"):
         headline.append(f"- teacher/student parameter ratio: {b['param_ratio']:.1f}×")
+    if b.get("kd_gain_auroc_points") is not None:
+        headline.append(f"- knowledge-distillation gain over the student alone: "
+                        f"{b['kd_gain_auroc_points']:+.2f} macro-AUROC points")
     if b.get("kd_gain_pct") is not None:
         headline.append(f"- knowledge-distillation gain over the student alone: {b['kd_gain_pct']:+.2f} % (relative, challenge score)")
     if b.get("qat_drop_points") is not None:
@@ -364,8 +369,12 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
     def keras_result(name: str, stage: str) -> ModelResult:
         s = stages[stage].summary
         model, side = load_model(Path(s["model_dir"]))
-        idx = lead_indices(side["leads"], prepared.leads)
-        probs = predict_probs(model, {"ecg": ecg12[..., idx], "demo": demo})
+        scored = Path(s["model_dir"]).parent / PREDICTIONS_FILE
+        if scored.exists():  # the test probabilities the stage scored (its own windows)
+            probs = load_predictions(scored)["test"]["probs"].astype(np.float64)
+        else:  # a stage folder from before predictions were saved
+            idx = lead_indices(side["leads"], prepared.leads)
+            probs = predict_probs(model, {"ecg": ecg12[..., idx], "demo": demo})
         hist = Path(s["model_dir"]).parent / "train" / "history.csv"
         return ModelResult(name, tuple(side["leads"]), count_params(model)["trainable"],
                            count_macs(model), side["metrics"]["test"], probs,
@@ -420,6 +429,10 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
         "auroc": {r.name: metric(r.name, "auroc") for r in results},
         "score_name": int8_side.get("score_name", "challenge"),
         "kd_gain_pct": kd_gain,
+        "kd_gain_auroc_points": (None if metric("student-kd", "auroc") is None
+                                 or metric("student-none", "auroc") is None else
+                                 100.0 * (metric("student-kd", "auroc")
+                                          - metric("student-none", "auroc"))),
         "qat_drop_points": None if f_score is None or q_score is None else 100.0 * (f_score - q_score),
         "qat_model_score": qat.get("test_score"),
         "parity": par.get("exact_tflm_ref"), "parity_max_lsb_xnnpack": par.get("max_lsb_xnnpack"),
@@ -443,6 +456,7 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
     card = {
         "name": f"LRH-Net ({profile.student.variant}) on {bench['leads']}",
         "version": __version__, "data": {"spec": data_spec, "cache_key": prepared.manifest.get("key"),
+                                         "attribution": data_attribution(data_spec),
                                          "records": len(prepared),
                                          "splits": {k: int(len(v)) for k, v in splits.items()}},
         "leads": list(by["student-kd"].leads), "classes": classes, "abbreviations": abbr,
@@ -455,11 +469,19 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
                "temperature": profile.kd.temperature,
                "teacher_weights": list(profile.kd.teacher_weights)},
         "intended_use": ("Research and engineering demonstration of knowledge distillation and "
-                         "microcontroller deployment. Not a medical device; on the synthetic "
-                         "default the numbers say nothing about clinical performance."),
+                         "microcontroller deployment. Not a medical device; "
+                         + ("on the synthetic default the numbers say nothing about clinical "
+                            "performance." if str(data_spec).startswith("synthetic") else
+                            f"trained and scored on {data_attribution(data_spec)}: its test "
+                            "split says how it does on that data, not on other populations, "
+                            "devices or electrode placements.")),
     }
-    notes = [f"Data: `{data_spec}` — {len(prepared)} records; test split {len(test)} records "
-             f"(centre windows of {window} samples at {prepared.pre.fs:g} Hz).",
+    notes = [f"Data: `{data_spec}` ({data_attribution(data_spec)}) — {len(prepared)} records; "
+             f"test split {len(test)} records "
+             + (f"(centre windows of {window} samples at {prepared.pre.fs:g} Hz)."
+                if profile.student_train.eval_hop is None else
+                f"(mean over windows of {window} samples every {profile.student_train.eval_hop} "
+                f"at {prepared.pre.fs:g} Hz)."),
              f"Profile `{profile.name}`, KD `{profile.kd.scheme}` ({profile.kd.loss}), student "
              f"`{profile.student.variant}`, quantisation `{profile.quant.mode}`."]
     inputs = ReportInputs(title=f"lrh-tflm build report — {card['name']}", results=results,
