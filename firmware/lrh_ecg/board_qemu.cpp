@@ -14,7 +14,7 @@
 // and the handler prints {"qemu_drop":[first,count]} for each run of dropped rows, so a host
 // can rebuild the samples the firmware saw.  When every input is consumed (serial at end of
 // file, ADC finished or stopped, ring empty) the program exits through semihosting, printing
-// {"qemu_exit":{"instructions":N,"adc_rows":R,"dropped":D}}.
+// {"qemu_exit":{"kilo_instructions":N,"adc_rows":R,"dropped":D}}.
 #if defined(LRH_QEMU)
 
 #include <cstring>
@@ -109,9 +109,9 @@ void ReportDropRun() {
   ReportDropRun();
   char line[128];
   lrh::JsonWriter w(line, sizeof line);
-  w.raw("{\"qemu_exit\":{\"instructions\":");
-  // Fits 32 bits for any test run (4.3 G instructions); larger runs print the low part.
-  w.uint(static_cast<uint32_t>(board_qemu_instructions()));
+  w.raw("{\"qemu_exit\":{\"kilo_instructions\":");
+  // In thousands: 32 bits hold 4.3 T instructions (a reference-kernel run passes 4.3 G).
+  w.uint(static_cast<uint32_t>(board_qemu_instructions() / 1000u));
   w.raw(",\"adc_rows\":");
   w.uint(g_adc_rows);
   w.raw(",\"dropped\":");

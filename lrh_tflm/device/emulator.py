@@ -165,7 +165,8 @@ class EmulatorRun:
     drops
         ``(first_row, count)`` runs of ADC rows the ring could not take (overruns).
     exit
-        The exit line (``instructions``, ``adc_rows``, ``dropped``), ``None`` if it never came.
+        The exit line (``kilo_instructions`` since start-up, ``adc_rows``, ``dropped``),
+        ``None`` if it never came.
     errors
         ``{"error": …}`` messages and fault lines.
     other
