@@ -30,7 +30,7 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -339,7 +339,70 @@ def sidecar_thresholds(sidecar: dict, codes: Sequence[str]) -> list[float]:
     return th
 
 
-__all__ = ["WEIGHTS_FILE", "SIDECAR_FILE", "REQUIRED", "BUNDLE_REQUIRED", "SidecarError",
+@dataclass(frozen=True)
+class Sidecar:
+    """What a model's sidecar says, typed: the one reading of its fields every consumer uses.
+
+    Built by :meth:`from_dict` (one strictness for all: classes and abbreviations must pair
+    up, one threshold per class, ``1 <= k <= n <= 32``); the JSON dict stays available as
+    :attr:`raw` for the fields only the report or the build read.
+
+    Attributes
+    ----------
+    leads, fs, window
+        Input leads (canonical names), sampling rate and window length.
+    codes, abbreviations
+        Class codes and their abbreviations, in output order.
+    thresholds
+        Decision threshold per class on the sigmoid probability (0.5 when none are saved).
+    preprocessing
+        The training preprocessing (:class:`~lrh_tflm.config.PreprocessConfig`).
+    hop
+        The board's hop between windows (``None`` in sidecars written before it was saved).
+    smoothing
+        ``(k, n)`` of the board's decision smoothing.
+    quantization
+        ``"qat"``, ``"ptq"`` or ``None`` (a float model).
+    qat
+        The saved weights are a QAT graph's.
+    raw
+        The sidecar as read.
+    """
+
+    leads: tuple[str, ...]
+    fs: float
+    window: int
+    codes: tuple[str, ...]
+    abbreviations: tuple[str, ...]
+    thresholds: tuple[float, ...]
+    preprocessing: PreprocessConfig
+    hop: int | None
+    smoothing: tuple[int, int]
+    quantization: str | None
+    qat: bool
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, sidecar: dict) -> "Sidecar":
+        """Parse a sidecar dict (a saved folder's or a bundle's).
+
+        Raises
+        ------
+        SidecarError
+            Classes, abbreviations or thresholds that do not pair up, bad smoothing.
+        """
+        pre = preprocess_config(sidecar)
+        codes, abbr = sidecar_classes(sidecar)
+        hop = sidecar.get("hop")
+        return cls(leads=tuple(pre.leads), fs=float(pre.fs), window=int(pre.window),
+                   codes=tuple(codes), abbreviations=tuple(abbr),
+                   thresholds=tuple(sidecar_thresholds(sidecar, codes)), preprocessing=pre,
+                   hop=int(hop) if hop else None, smoothing=sidecar_smoothing(sidecar),
+                   quantization=sidecar.get("quantization"), qat=bool(sidecar.get("qat")),
+                   raw=dict(sidecar))
+
+
+__all__ = ["Sidecar", "WEIGHTS_FILE", "SIDECAR_FILE", "REQUIRED", "BUNDLE_REQUIRED", "SidecarError",
            "config_from_dict", "check_sidecar", "save_model", "read_sidecar", "load_model",
            "sidecar_path", "write_model_bundle", "read_bundle_sidecar",
            "read_any_sidecar", "preprocess_config", "sidecar_classes", "sidecar_thresholds",

@@ -12,16 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from lrh_tflm import metrics as M
-from lrh_tflm.artifact import (
-    load_model,
-    preprocess_config,
-    read_any_sidecar,
-    sidecar_classes,
-    sidecar_thresholds,
-)
+from lrh_tflm.artifact import Sidecar, load_model, read_any_sidecar
 from lrh_tflm.config import LabelConfig, PreprocessConfig, SplitConfig
 from lrh_tflm.data.cache import prepare
 from lrh_tflm.data.pipeline import eval_windows
+from lrh_tflm.data.ptbxl import parse_options
 from lrh_tflm.data.splits import split_indices
 from lrh_tflm.infer import Predictor
 
@@ -40,6 +35,17 @@ def align_labels(y: np.ndarray, data_classes, model_classes) -> tuple[np.ndarray
         else:
             missing.append(c)
     return out, missing
+
+
+def _trained_label_set(side: dict) -> str:
+    """The label space a model with non-SNOMED classes was trained on: the PTB-XL label set
+    its training data spec names (``ptbxl:DIR?labels=rhythm``), else every code seen."""
+    spec = str((side.get("data") or {}).get("spec") or "")
+    if spec.startswith("ptbxl:") and "?" in spec:
+        options = dict(parse_options(spec.partition("?")[2]))
+        if options.get("labels"):
+            return options["labels"]
+    return "all"
 
 
 def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str = "all",
@@ -70,12 +76,13 @@ def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str
         ``metrics`` (:func:`lrh_tflm.metrics.evaluate`), ``records``, ``missing_classes``, ...
     """
     kind, side = read_any_sidecar(model)
-    pre = preprocess_config(side)
+    meta = Sidecar.from_dict(side)
+    pre = meta.preprocessing
     # The cache always stores the 12 canonical leads; the model's leads are cut from them.
     pre = replace(pre, leads=PreprocessConfig().leads)
-    codes, abbr = sidecar_classes(side)
-    thresholds = np.asarray(sidecar_thresholds(side, codes), dtype=float)
-    space = "scored" if all(c[:1].isdigit() for c in codes) else "all"
+    codes, abbr = list(meta.codes), list(meta.abbreviations)
+    thresholds = np.asarray(meta.thresholds, dtype=float)
+    space = "scored" if all(c[:1].isdigit() for c in codes) else _trained_label_set(side)
     prepared = prepare(source, pre, LabelConfig(space=space, min_count=0),
                        Path(cache_dir) / "prepared", problems=problems, workers=workers,
                        progress=progress)
@@ -87,7 +94,10 @@ def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str
         cfg = split_cfg or (SplitConfig(**saved) if saved else SplitConfig())
         idx = np.asarray(split_indices(prepared, cfg)[split])
     leads = tuple(side["leads"])
-    ecg, demo, y = eval_windows(prepared, idx, int(pre.window), leads)
+    # Scored on the windows the model was selected on: one centre window, or the mean over
+    # windows every eval_hop samples (saved with its training configuration).
+    hop = (side.get("train_config") or {}).get("eval_hop")
+    ecg, demo, y = eval_windows(prepared, idx, int(pre.window), leads, hop=hop)
     y, missing = align_labels(y.astype(bool), prepared.classes.classes, codes)
 
     if kind == "keras":
@@ -98,8 +108,9 @@ def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str
         probs = predict_probs(keras_model, {"ecg": ecg, "demo": demo})
     else:
         pred = Predictor(Path(model), side, runtime=runtime)
-        probs = np.concatenate([pred.predict_windows(ecg[i:i + 1], demo[i]) for i in range(len(idx))]) \
-            if len(idx) else np.zeros((0, len(codes)))
+        per_record = ecg if ecg.ndim == 5 else ecg[:, None]
+        probs = np.stack([pred.predict_windows(per_record[i], demo[i]).mean(axis=0)
+                          for i in range(len(idx))]) if len(idx) else np.zeros((0, len(codes)))
     result = M.evaluate(y, probs, codes, thresholds, abbr)
     return {"model": str(model), "kind": kind, "data": source.spec, "split": split,
             "records": int(len(idx)), "skipped": len(problems), "missing_classes": missing,

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lrh_tflm.artifact import preprocess_config, sidecar_classes, sidecar_thresholds
+from lrh_tflm.artifact import Sidecar
 from lrh_tflm.config import PreprocessConfig
 from lrh_tflm.data.challenge import read_challenge_record
 from lrh_tflm.data.preprocess import (
@@ -120,9 +120,10 @@ class Predictor:
     def __init__(self, model_path: Path, sidecar: dict, runtime: str = "litert"):
         self.model_path = Path(model_path)
         self.sidecar = sidecar
-        self.cfg = preprocess_config(sidecar)
-        self.codes, self.abbreviations = sidecar_classes(sidecar)
-        self.thresholds = np.asarray(sidecar_thresholds(sidecar, self.codes), np.float64)
+        self.meta = Sidecar.from_dict(sidecar)
+        self.cfg = self.meta.preprocessing
+        self.codes, self.abbreviations = list(self.meta.codes), list(self.meta.abbreviations)
+        self.thresholds = np.asarray(self.meta.thresholds, np.float64)
         self.runner: Runner = make_runner(self.model_path.read_bytes(), runtime)
         shape = self.runner.ecg.shape
         if shape[-2:] != (self.cfg.window, len(self.cfg.leads)):

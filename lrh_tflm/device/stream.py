@@ -28,12 +28,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from lrh_tflm.artifact import (
-    preprocess_config,
-    sidecar_classes,
-    sidecar_smoothing,
-    sidecar_thresholds,
-)
+from lrh_tflm.artifact import Sidecar
 from lrh_tflm.config import PreprocessConfig
 from lrh_tflm.data.preprocess import (
     DEMOGRAPHICS_DEFAULT,
@@ -151,11 +146,12 @@ class HostReference:
     """
 
     def __init__(self, tflite_bytes: bytes, sidecar: dict, runtime: str = "tflm"):
-        self.cfg = preprocess_config(sidecar)
-        self.codes, self.classes = sidecar_classes(sidecar)
-        self.thresholds = np.asarray(sidecar_thresholds(sidecar, self.codes), np.float32)
+        meta = Sidecar.from_dict(sidecar)
+        self.cfg = meta.preprocessing
+        self.codes, self.classes = list(meta.codes), list(meta.abbreviations)
+        self.thresholds = np.asarray(meta.thresholds, np.float32)
         #: ``(k, n)`` of the board's decision smoothing (``kSmoothK``/``kSmoothN``).
-        self.smooth = sidecar_smoothing(sidecar)
+        self.smooth = meta.smoothing
         self.sha256 = hashlib.sha256(tflite_bytes).hexdigest()
         self.runner = make_runner(tflite_bytes, runtime)
         ecg = self.runner.ecg

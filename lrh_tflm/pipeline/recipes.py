@@ -22,17 +22,16 @@ import tf_keras
 
 from lrh_tflm import metrics as M
 from lrh_tflm.artifact import (
+    Sidecar,
     load_model,
     read_sidecar,
     save_model,
-    sidecar_classes,
     sidecar_smoothing,
-    sidecar_thresholds,
     write_model_bundle,
 )
 from lrh_tflm.config import TrainConfig
 from lrh_tflm.data.cache import prepare
-from lrh_tflm.data.pipeline import eval_windows, make_dataset, representative_windows
+from lrh_tflm.data.pipeline import eval_windows, representative_windows
 from lrh_tflm.data.record import ProblemLog
 from lrh_tflm.data.sources import open_source
 from lrh_tflm.data.splits import split_indices
@@ -46,7 +45,7 @@ from lrh_tflm.tflite.parity import ParityReport, parity_chain
 from lrh_tflm.tflite.qat import calibrate_ranges, quantize_aware, unquantized_layers
 from lrh_tflm.tflite.runtime import make_runner
 from lrh_tflm.tflite.schema import tflite_ops
-from lrh_tflm.train import predict_probs, train_model
+from lrh_tflm.train import predict_probs, train_model, training_data
 
 
 @dataclass
@@ -174,16 +173,20 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
     classes = list(prepared.classes.classes)
     loaded = [(load_model(p)[0], lead_indices(read_sidecar(p)["leads"], cached)) for p in teachers]
     distiller = Distiller(qat_model, loaded, student_leads=lead_indices(side["leads"], cached))
+    # The student's own crop grid and evaluation windows, so QAT distils on the same crops
+    # (and the same cached teacher logits) as the float student did.
     cfg = TrainConfig(epochs=quant.qat_epochs, batch_size=profile.student_train.batch_size,
-                      lr=quant.qat_lr, lr_drops=(), patience=max(quant.qat_epochs, 1))
-    train_ds = make_dataset(prepared, splits["train"], window=window, batch_size=cfg.batch_size,
-                            training=True, seed=seed)
-    ecg, demo, y_val = eval_windows(prepared, splits["val"], window)
+                      lr=quant.qat_lr, lr_drops=(), patience=max(quant.qat_epochs, 1),
+                      crop_step=profile.student_train.crop_step,
+                      eval_hop=profile.student_train.eval_hop)
+    train_ds, _, val_data = training_data(prepared, splits, cfg, teachers=loaded,
+                                          teacher_leads=[read_sidecar(p)["leads"] for p in teachers],
+                                          kd=profile.kd, seed=seed)
     result = train_model(distiller, train_ds, None, cfg, out_dir / "train", classes=classes,
-                         val_data=({"ecg": ecg, "demo": demo}, y_val.astype(bool)), seed=seed,
+                         val_data=val_data, seed=seed,
                          kd=profile.kd, teacher_weights=teacher_weights if loaded else None,
                          abbreviations=prepared.classes.abbreviations, verbose=verbose)
-    ecg, demo, y_test = eval_windows(prepared, splits["test"], window)
+    ecg, demo, y_test = eval_windows(prepared, splits["test"], window, hop=cfg.eval_hop)
     probs = predict_probs(distiller, {"ecg": ecg, "demo": demo})
     test_metrics = M.evaluate(y_test.astype(bool), probs, classes, result.thresholds,
                               prepared.classes.abbreviations)
@@ -307,9 +310,9 @@ def parity_stage(converted: Int8Model, prepared, indices: Sequence[int], *,
     side = converted.sidecar
     idx = np.asarray(indices, dtype=np.int64)
     ecg, demo, _ = eval_windows(prepared, idx, int(prepared.pre.window), tuple(side["leads"]))
-    codes, abbr = sidecar_classes(side)
+    meta = Sidecar.from_dict(side)
     return parity_chain(converted.tflite, ecg, demo, [prepared.names[i] for i in idx],
-                        thresholds=sidecar_thresholds(side, codes), classes=abbr,
+                        thresholds=meta.thresholds, classes=meta.abbreviations,
                         keras_model=converted.keras_model, max_lsb=max_lsb,
                         tflm_tolerance_lsb=tflm_tolerance_lsb)
 
@@ -354,9 +357,12 @@ def int8_stage(qat_dir: Path, float_dir: Path, teacher_dir: Path, prepared, spli
     write_bytes_atomic(teacher_path, teacher_float)
 
     test = np.asarray(splits["test"])
-    t_ecg, t_demo, y = eval_windows(prepared, test, window, leads)
+    # Scored like the float students: the mean over a record's eval_hop windows.
+    t_ecg, t_demo, y = eval_windows(prepared, test, window, leads, hop=profile.student_train.eval_hop)
     pred = Predictor(int8_path, side, runtime="litert-ref")
-    probs = np.concatenate([pred.predict_windows(t_ecg[i:i + 1], t_demo[i]) for i in range(len(test))])
+    per_record = t_ecg if t_ecg.ndim == 5 else t_ecg[:, None]
+    probs = np.stack([pred.predict_windows(per_record[i], t_demo[i]).mean(axis=0)
+                      for i in range(len(test))])
     np.save(out_dir / "test_probs.npy", probs)
     classes = list(prepared.classes.classes)
     metrics = M.evaluate(y.astype(bool), probs, classes, np.asarray(side["thresholds"]),
