@@ -50,6 +50,7 @@ import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
 from _bench import RESULTS, load_results, machine, save_results
 from lrh_tflm import metrics as M
 from lrh_tflm.config import KD_RECIPES, get_profile
+from lrh_tflm.io import replace_marked
 from lrh_tflm.leads import LEADS
 
 STUDENT_LEADS = ("I", "II")
@@ -112,12 +113,13 @@ def plan(phases: list[str], best: str | None, seeds: int) -> list[Run]:
         if best is None:
             raise SystemExit("--phase table needs --best RECIPE (chosen by the study on fold 9)")
         best_recipe, _, best_scheme = best.partition(":")
-        for recipe in dict.fromkeys(("paper", best_recipe)):
-            for scheme in SCHEMES:
-                student(scheme, recipe, 0)
+        # Seeds first (the mean ± std the KD gain is judged on), then every scheme per recipe.
         for seed in range(1, seeds):
             add(Run(f"student-none-s{seed}", "student", STUDENT_LEADS, seed=seed))
             student(best_scheme or "parallel", best_recipe, seed)
+        for scheme in SCHEMES:
+            for recipe in dict.fromkeys(("paper", best_recipe)):
+                student(scheme, recipe, 0)
     return list(runs.values())
 
 
@@ -184,19 +186,50 @@ def summarise(results: dict, best: str | None) -> dict:
             "gain_units": "AUROC: points (x100 difference); F1: relative %"}
 
 
+#: Table rows, in order: configuration → what it is.
+ROW_NAMES = {"teacher-12": "SE-ResNet18 teacher, 12 leads",
+             "teacher-I,II": "SE-ResNet18 teacher, leads I, II",
+             "student-none": "LRH-Net-MCU alone (I, II)"}
+
+
+def _row_name(config: str) -> str:
+    if config in ROW_NAMES:
+        return ROW_NAMES[config]
+    if config.startswith("assistant-"):
+        return f"I,II teacher distilled from the 12-lead one ({config[10:]} recipe)"
+    _, scheme, recipe = config.split("-", 2)
+    return f"LRH-Net-MCU + {scheme} KD, `{recipe}` recipe"
+
+
 def markdown(summary: dict) -> str:
     """The fold-10 table as markdown (mean ± std where there are several seeds)."""
-    lines = ["| model | seeds | superdiag. AUROC | superdiag. F1 | rhythm AUROC | rhythm F1 |",
-             "|---|---|---|---|---|---|"]
-    for config, row in summary["table"].items():
+    lines = ["| model | params | seeds | superdiag. AUROC | superdiag. F1 | rhythm AUROC | rhythm F1 |",
+             "|---|---|---|---|---|---|---|"]
+    table = summary["table"]
+    order = ([c for c in ROW_NAMES if c in table]
+             + sorted(c for c in table if c not in ROW_NAMES and not c.startswith("assistant-")))
+    for config in order:
+        row = table[config]
         cells = []
         for task in TASKS:
             for m in ("test_auroc", "test_f1"):
                 v, s = row[f"{task}/{m}"], row[f"{task}/{m}_std"]
                 cells.append(f"{v:.3f} ± {s:.3f}" if row["seeds"] > 1 else f"{v:.3f}")
-        lines.append(f"| {config} | {row['seeds']} | " + " | ".join(cells) + " |")
+        params = "—" if row.get("params") is None else f"{row['params']:,}"
+        lines.append(f"| {_row_name(config)} | {params} | {row['seeds']} | "
+                     + " | ".join(cells) + " |")
     ref = " | ".join(f"{REFERENCE_AUROC[t]:.3f} | —" for t in TASKS)
-    lines.append(f"| PTB-XL benchmark best, 12 leads (Strodthoff et al. 2021) | — | {ref} |")
+    lines.append(f"| PTB-XL benchmark's best model, 12 leads (Strodthoff et al. 2021) | — | — | {ref} |")
+    gains = summary.get("gains", {})
+    if gains:
+        lines += ["", "KD gain over the student alone on fold 10 (AUROC in points, F1 relative):", ""]
+        for config in order:
+            if config in gains:
+                g = gains[config]
+                lines.append(f"- {_row_name(config)}: superdiagnostic "
+                             f"{g['superdiagnostic/test_auroc']:+.2f} AUROC points, "
+                             f"{g['superdiagnostic/test_f1']:+.1f} % F1; rhythm "
+                             f"{g['rhythm/test_auroc']:+.2f} points, {g['rhythm/test_f1']:+.1f} % F1")
     return "\n".join(lines)
 
 
@@ -212,6 +245,8 @@ def main() -> None:
     ap.add_argument("--only", default="*", help="glob on run names")
     ap.add_argument("--profile", default="ptbxl")
     ap.add_argument("--results", type=Path, default=RESULTS / "ptbxl.json")
+    ap.add_argument("--readme", type=Path, default=None,
+                    help="also write the table between README's <!-- ptbxl:start/end --> markers")
     args = ap.parse_args()
 
     from _bench import cache_dir
@@ -288,7 +323,11 @@ def main() -> None:
     results["summary"] = summarise(results, args.best)
     save_results(args.results, results, show=False)
     if "table" in args.phase:
-        print(markdown(results["summary"]))
+        text = markdown(results["summary"])
+        print(text)
+        if args.readme is not None:
+            args.readme.write_text(replace_marked(args.readme.read_text(), "ptbxl", text))
+            print(f"updated {args.readme}")
 
 
 if __name__ == "__main__":

@@ -106,3 +106,20 @@ def read_history(path: Path) -> dict:
         for k, v in row.items():
             out.setdefault(k, []).append(int(v) if k == "epoch" else float(v))
     return out
+
+
+def replace_marked(text: str, name: str, body: str) -> str:
+    """``text`` with the block between ``<!-- name:start -->`` and ``<!-- name:end -->``
+    replaced by ``body`` (generated README tables).
+
+    Raises
+    ------
+    ValueError
+        The markers are missing.
+    """
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        raise ValueError(f"markers {start} / {end} not found")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-START, END = "<!-- results:start -->", "<!-- results:end -->"
+from lrh_tflm.io import replace_marked
 
 
 def _f(v, fmt="{:.3f}"):
@@ -59,13 +59,12 @@ def _build_time(b: dict) -> str:
 def main(argv: list[str]) -> int:
     bench = json.loads(Path(argv[1]).read_text())
     readme = Path(argv[2] if len(argv) > 2 else "README.md")
-    text = readme.read_text()
-    if START not in text or END not in text:
-        print(f"{readme}: markers {START} / {END} not found", file=sys.stderr)
+    try:
+        text = replace_marked(readme.read_text(), "results", results_table(bench))
+    except ValueError as err:
+        print(f"{readme}: {err}", file=sys.stderr)
         return 1
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{results_table(bench)}\n{END}{tail}")
+    readme.write_text(text)
     print(f"updated {readme}")
     return 0
 
