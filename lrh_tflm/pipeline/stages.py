@@ -2,7 +2,8 @@
 
 A stage is identified by a key: the hash of its configuration and of the keys of the
 stages it consumes.  If ``stage.json`` exists with the same key, the stage is reused;
-otherwise it runs (again) in its folder.  ``stage.json`` is written last and atomically,
+otherwise it runs (again) in its folder (a finished stage it replaces is kept as
+``<stage>.previous``).  ``stage.json`` is written last and atomically,
 so a build killed mid-stage leaves no finished-looking stage behind, and a stage that
 trains can resume from its own checkpoints inside the folder.
 """
@@ -68,8 +69,17 @@ class StageRunner:
                 return res
         started = folder / STARTED_FILE
         if folder.exists() and not (started.exists() and read_json(started).get("key") == key):
-            # Different configuration: start clean rather than mixing artefacts.
-            shutil.rmtree(folder)
+            # Different configuration: start clean rather than mixing artefacts, but keep the
+            # finished work it replaces as ``<stage>.previous`` (one generation): a changed
+            # key can come from code or data-version drift, and a trained model is hours.
+            if done.exists():
+                previous = folder.with_name(f"{name}.previous")
+                shutil.rmtree(previous, ignore_errors=True)
+                folder.rename(previous)
+                self.log(f"[{name}] configuration changed: the finished stage is kept as "
+                         f"{previous.name}")
+            else:
+                shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
         resumed = started.exists()
         write_json_atomic(started, {"key": key, "material": material})
