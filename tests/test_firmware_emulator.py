@@ -241,3 +241,13 @@ def test_emulate_export_proves_the_files_and_measures_the_footprint(files, elves
         assert "cycles_per_mac" not in fp and fp["measured"]["instructions_per_inference"] > 0
         assert fp["measured"]["cpi_range"] == list(em.CPI_RANGE)
     assert "bit-identical" in em.emulate_summary(check)
+
+
+def test_export_and_build_offer_the_emulated_check():
+    from click.testing import CliRunner
+
+    from lrh_tflm._cli.build import build
+    from lrh_tflm._cli.export import export
+    for command in (export, build):
+        out = CliRunner().invoke(command, ["--help"]).output
+        assert "--emulate" in out and "--tflm-dir" in out
