@@ -188,27 +188,8 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
     verbose = opts.verbose if progress else 0
 
     # ---- data: always asks the cache (instant when prepared); its key feeds every stage.
-    t0 = time.perf_counter()
-    data = recipes.prepare_data(opts.data, profile, cache_dir, strict=opts.strict,
-                                workers=opts.workers, progress=progress)
-    source, problems, prepared, splits = data.source, data.problems, data.prepared, data.splits
-    data_key = {"cache": prepared.manifest["key"], "split": asdict(profile.split)}
-
-    def data_stage(folder: Path) -> dict:
-        write_json_atomic(folder / "splits.json", {k: [prepared.names[i] for i in v]
-                                                   for k, v in splits.items()})
-        problems.save(folder / "problems.json")
-        return {"records": len(prepared), "classes": len(prepared.classes),
-                "train": len(splits["train"]), "val": len(splits["val"]),
-                "test": len(splits["test"]), "skipped": len(problems),
-                "cache": str(prepared.path), "prep_seconds": time.perf_counter() - t0}
-
-    runner.run("data", data_key, data_stage,
-               lambda s: (f"{s['records']} records, {s['classes']} classes, "
-                          f"{s['train']}/{s['val']}/{s['test']} train/val/test, "
-                          f"{s['skipped']} skipped"))
-    if len(problems):
-        log(problems.summary(limit=5))
+    data, data_key = _data_stage(runner, opts, profile, cache_dir, progress=progress, log=log)
+    source, prepared, splits = data.source, data.prepared, data.splits
 
     common = {"data": data_key, "seed": opts.seed, "profile": profile.name,
               "models": models_fingerprint()}
@@ -251,21 +232,83 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
                      step.weights if teachers else None)
 
     trained = recipes.walk_schedule(steps, kd_step, trained)
-    teacher12, student_kd = trained["teacher"], trained["student"]
     train("student-none", "student", leads)  # the baseline every KD figure is measured against
     student_step = next(s for s in steps if s.target == "student")
-    kd_teachers = tuple(trained[t] for t in student_step.teachers)
 
-    # ---- quantisation
+    # ---- quantisation and deployment
+    export = _deployment_stages(runner, common, profile, prepared, splits, trained,
+                                student_step, seed=opts.seed, verbose=verbose, log=log)
+    firmware_files = []
+    if opts.firmware is not None:
+        firmware_files = install_firmware(Path(export.summary["files"][0]).parent, opts.firmware)
+        log(f"[firmware] wrote {', '.join(p.name for p in firmware_files)} to {firmware_files[0].parent}")
+
+    stage_seconds = {name: round(r.seconds, 2) for name, r in runner.results.items()}
+    total = time.perf_counter() - t_start
+    report_path, bench = make_build_report(out / "report", opts=opts, profile=profile,
+                                     prepared=prepared, splits=splits, stages=runner.results,
+                                     stage_seconds=stage_seconds, machine=machine_description(),
+                                     data_spec=source.spec)
+    total = time.perf_counter() - t_start
+    bench["total_seconds"] = round(total, 1)
+    write_json_atomic(out / "report" / "benchmark.json", bench)
+    log(f"[report] {report_path}")
+    log(f"build finished in {total:.1f} s → {out}")
+    return BuildResult(out, dict(runner.results), bench, report_path, total, firmware_files)
+
+
+def _data_stage(runner: StageRunner, opts: BuildOptions, profile: Profile, cache_dir: Path, *,
+                progress: bool, log: Callable[[str], None]):
+    """The data stage: prepare (cached) and split the data, record splits and problems.
+
+    Returns
+    -------
+    (recipes.PreparedData, dict)
+        The data and its stage key material (cache key and split), which every later
+        stage's key includes.
+    """
+    t0 = time.perf_counter()
+    data = recipes.prepare_data(opts.data, profile, cache_dir, strict=opts.strict,
+                                workers=opts.workers, progress=progress)
+    prepared, splits, problems = data.prepared, data.splits, data.problems
+    data_key = {"cache": prepared.manifest["key"], "split": asdict(profile.split)}
+
+    def fn(folder: Path) -> dict:
+        write_json_atomic(folder / "splits.json", {k: [prepared.names[i] for i in v]
+                                                   for k, v in splits.items()})
+        problems.save(folder / "problems.json")
+        return {"records": len(prepared), "classes": len(prepared.classes),
+                "train": len(splits["train"]), "val": len(splits["val"]),
+                "test": len(splits["test"]), "skipped": len(problems),
+                "cache": str(prepared.path), "prep_seconds": time.perf_counter() - t0}
+
+    runner.run("data", data_key, fn,
+               lambda s: (f"{s['records']} records, {s['classes']} classes, "
+                          f"{s['train']}/{s['val']}/{s['test']} train/val/test, "
+                          f"{s['skipped']} skipped"))
+    if len(problems):
+        log(problems.summary(limit=5))
+    return data, data_key
+
+
+def _deployment_stages(runner: StageRunner, common: dict, profile: Profile, prepared, splits: dict,
+                       trained: dict[str, StageResult], student_step, *, seed: int, verbose: int,
+                       log: Callable[[str], None]) -> StageResult:
+    """QAT → int8 → parity → export of the distilled student (``trained["student"]``).
+
+    Returns the export stage's result (its summary lists the firmware files).
+    """
+    teacher12, student_kd = trained["teacher"], trained["student"]
+    kd_teachers = tuple(trained[t] for t in student_step.teachers)
     qat_key = {**common, "student": student_kd.key, "quant": asdict(profile.quant),
                "teachers": [t.key for t in kd_teachers], "kd": asdict(profile.kd)}
 
     def qat_fn(folder: Path) -> dict:
-        return recipes.qat_stage(Path(student_kd.summary["model_dir"]), prepared, splits, profile=profile,
-                           out_dir=folder,
-                           teachers=[Path(t.summary["model_dir"]) for t in kd_teachers],
-                           teacher_weights=student_step.weights if kd_teachers else None,
-                           seed=opts.seed, verbose=verbose).summary()
+        return recipes.qat_stage(Path(student_kd.summary["model_dir"]), prepared, splits,
+                                 profile=profile, out_dir=folder,
+                                 teachers=[Path(t.summary["model_dir"]) for t in kd_teachers],
+                                 teacher_weights=student_step.weights if kd_teachers else None,
+                                 seed=seed, verbose=verbose).summary()
 
     qat = runner.run("qat", qat_key, qat_fn)
 
@@ -273,7 +316,7 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
         return recipes.int8_stage(Path(qat.summary["model_dir"]),
                                   Path(student_kd.summary["model_dir"]),
                                   Path(teacher12.summary["model_dir"]), prepared, splits,
-                                  profile=profile, out_dir=folder, seed=opts.seed)
+                                  profile=profile, out_dir=folder, seed=seed)
 
     int8 = runner.run("int8", {**common, "qat": qat.key}, int8_fn,
                       lambda s: (f"{s['tflite_bytes']:,} B int8, test {_headline(s)}, "
@@ -305,23 +348,7 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
     export = runner.run("export", {**common, "int8": int8.key, "hop": profile.hop}, export_fn,
                         lambda s: (f"arena {s['arena_measured']:,} B measured, "
                                    f"{s['arena_bytes']:,} B with margin, {len(s['ops'])} ops"))
-    firmware_files = []
-    if opts.firmware is not None:
-        firmware_files = install_firmware(Path(export.summary["files"][0]).parent, opts.firmware)
-        log(f"[firmware] wrote {', '.join(p.name for p in firmware_files)} to {firmware_files[0].parent}")
-
-    stage_seconds = {name: round(r.seconds, 2) for name, r in runner.results.items()}
-    total = time.perf_counter() - t_start
-    report_path, bench = make_build_report(out / "report", opts=opts, profile=profile,
-                                     prepared=prepared, splits=splits, stages=runner.results,
-                                     stage_seconds=stage_seconds, machine=machine_description(),
-                                     data_spec=source.spec)
-    total = time.perf_counter() - t_start
-    bench["total_seconds"] = round(total, 1)
-    write_json_atomic(out / "report" / "benchmark.json", bench)
-    log(f"[report] {report_path}")
-    log(f"build finished in {total:.1f} s → {out}")
-    return BuildResult(out, dict(runner.results), bench, report_path, total, firmware_files)
+    return export
 
 
 def install_firmware(src: Path, firmware: Path) -> list[Path]:
