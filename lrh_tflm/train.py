@@ -205,6 +205,19 @@ class TrainResult:
     extra: dict = field(default_factory=dict)
 
 
+def _per_window(data: tuple[dict, np.ndarray]) -> tuple[dict, np.ndarray]:
+    """Validation data with a window axis (``ecg`` of shape ``(n, k, 1, W, L)``) as ``n·k``
+    single windows, each with its record's label and demographics, for Keras's ``val_loss``."""
+    inputs, y = data
+    ecg = np.asarray(inputs["ecg"])
+    if ecg.ndim != 5:
+        return data
+    k = ecg.shape[1]
+    return ({**inputs, "ecg": ecg.reshape((-1,) + ecg.shape[2:]),
+             "demo": np.repeat(np.asarray(inputs["demo"]), k, axis=0)},
+            np.repeat(np.asarray(y), k, axis=0))
+
+
 def _as_distiller(model, leads) -> Distiller:
     if isinstance(model, Distiller):
         if leads is not None:
@@ -308,7 +321,7 @@ def train_model(model, train_ds, val_ds, cfg: TrainConfig, out_dir: Path, *,
         cbs.append(tf_keras.callbacks.TensorBoard(str(out_dir / "tb"), profile_batch=0))
     cbs.extend(callbacks)
     fit_train = train_ds.repeat() if cfg.steps_per_epoch else train_ds
-    distiller.fit(fit_train, validation_data=val_ds if val_ds is not None else val_data,
+    distiller.fit(fit_train, validation_data=val_ds if val_ds is not None else _per_window(val_data),
                   epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch, callbacks=cbs,
                   verbose=verbose)
 

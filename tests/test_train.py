@@ -311,3 +311,19 @@ def test_teacher_logit_table_is_the_teachers_grid_predictions_and_is_cached(tmp_
     again = train.teacher_logit_table(model, prep, idx, window=WINDOW, step=step,
                                       leads=("I", "II"), cache_dir=tmp_path / "cache")
     np.testing.assert_allclose(again, table + 1.0)
+
+
+def test_validation_windows_per_record_select_on_the_record_mean(tmp_path):
+    """Validation data with a window axis (eval_hop) trains without a validation dataset:
+    Keras's val_loss sees single windows, selection and thresholds the per-record mean."""
+    x, y = tiny_data()
+    xv, yv = tiny_data(24, seed=1)
+    windows = {"ecg": np.stack([xv["ecg"], xv["ecg"][:, :, ::-1]], axis=1), "demo": xv["demo"]}
+    d = Distiller(student(), [], student_leads=[0, 1])
+    res = train.train_model(d, as_ds(x, y), None, CFG, tmp_path, classes=CLASSES,
+                            val_data=(windows, yv), verbose=0)
+    hist = train.read_history(tmp_path / "history.csv")
+    assert "val_loss" in hist and res.epochs_run == 2
+    probs = train.predict_probs(d, windows)
+    assert probs.shape == (24, 3)
+    assert train.validation_score(yv, probs, CLASSES) == pytest.approx(res.best_score, abs=1e-9)

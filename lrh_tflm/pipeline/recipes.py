@@ -179,10 +179,10 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
                       lr=quant.qat_lr, lr_drops=(), patience=max(quant.qat_epochs, 1),
                       crop_step=profile.student_train.crop_step,
                       eval_hop=profile.student_train.eval_hop)
-    train_ds, _, val_data = training_data(prepared, splits, cfg, teachers=loaded,
+    train_ds, val_ds, val_data = training_data(prepared, splits, cfg, teachers=loaded,
                                           teacher_leads=[read_sidecar(p)["leads"] for p in teachers],
                                           kd=profile.kd, seed=seed)
-    result = train_model(distiller, train_ds, None, cfg, out_dir / "train", classes=classes,
+    result = train_model(distiller, train_ds, val_ds, cfg, out_dir / "train", classes=classes,
                          val_data=val_data, seed=seed,
                          kd=profile.kd, teacher_weights=teacher_weights if loaded else None,
                          abbreviations=prepared.classes.abbreviations, verbose=verbose)
