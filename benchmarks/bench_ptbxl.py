@@ -233,9 +233,35 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def study_markdown(results: dict) -> str:
+    """The recipe study: fold-9 (validation) figures only, the selection criterion first."""
+    lines = ["| student (I, II), seed 0 | fold-9 mean of the two tasks' macro AUROC | "
+             "superdiag. AUROC | superdiag. F1 | rhythm AUROC | rhythm F1 |",
+             "|---|---|---|---|---|---|"]
+    for name, r in results["runs"].items():
+        if not name.startswith("student-") or not name.endswith("-s0"):
+            continue
+        t = r["tasks"]
+        mean = (t["superdiagnostic"]["val_auroc"] + t["rhythm"]["val_auroc"]) / 2
+        lines.append(f"| {_row_name(name[:-3])} | {mean:.4f} | "
+                     + " | ".join(f"{t[task][m]:.3f}" for task in TASKS
+                                  for m in ("val_auroc", "val_f1")) + " |")
+    return "\n".join(lines)
+
+
+def render(results: dict, readme: Path | None) -> None:
+    """Print (and write into README's marked blocks) the fold-10 table and the fold-9 study."""
+    table, study = markdown(results["summary"]), study_markdown(results)
+    print(table, "\n", study, sep="\n")
+    if readme is not None:
+        text = replace_marked(readme.read_text(), "ptbxl", table)
+        readme.write_text(replace_marked(text, "ptbxl-study", study))
+        print(f"updated {readme}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, required=True, help="PTB-XL folder (unpacked)")
+    ap.add_argument("--data", type=Path, default=None, help="PTB-XL folder (unpacked)")
     ap.add_argument("--out", type=Path, default=Path("build/bench-ptbxl"), help="run folders")
     ap.add_argument("--cache", type=Path, default=None, help="prepared-data cache folder")
     ap.add_argument("--phase", nargs="+", default=["base"], choices=("base", "study", "table"))
@@ -247,7 +273,16 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=RESULTS / "ptbxl.json")
     ap.add_argument("--readme", type=Path, default=None,
                     help="also write the table between README's <!-- ptbxl:start/end --> markers")
+    ap.add_argument("--render", action="store_true",
+                    help="only print (and with --readme write) the tables of --results")
     args = ap.parse_args()
+    if args.render:
+        results = load_results(args.results)
+        results["summary"] = summarise(results, args.best)
+        render(results, args.readme)
+        return
+    if args.data is None:
+        ap.error("--data is required (the unpacked PTB-XL folder)")
 
     from _bench import cache_dir
     from lrh_tflm.data.cache import prepare
@@ -323,11 +358,7 @@ def main() -> None:
     results["summary"] = summarise(results, args.best)
     save_results(args.results, results, show=False)
     if "table" in args.phase:
-        text = markdown(results["summary"])
-        print(text)
-        if args.readme is not None:
-            args.readme.write_text(replace_marked(args.readme.read_text(), "ptbxl", text))
-            print(f"updated {args.readme}")
+        render(results, args.readme)
 
 
 if __name__ == "__main__":

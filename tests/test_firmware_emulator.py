@@ -36,6 +36,9 @@ PTBXL_DIR = SHARED_DIR / "data" / "ptb-xl"
 REFERENCE_RECORDS = 2
 LONG_RECORD_WINDOWS = 6
 
+#: Largest |board − host| int8 difference accepted from Chirale's older TFLM kernels.
+CHIRALE_MAX_LSB = 2
+
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() == "true"
@@ -130,9 +133,11 @@ def _check_replay(flavour, elves, host_build, named_streams, exact: bool):
         assert identical == compared, differences[:20]
         assert agree == compared, decision_differences
     else:
-        # Chirale's older kernels round some outputs one step apart; a decision may differ only
-        # where that step crosses the class's threshold.
-        assert all(abs(d[-1]) == 1 for d in differences), differences
+        # Chirale's older kernels round some values one step apart, and the steps can add up
+        # through the graph (as XNNPACK's do): measured, every difference was 1 LSB with the
+        # synthetic-default model, and 362 of 363 with the PTB-XL model (one output 2 LSB).
+        # A decision may differ only where that difference crosses the class's threshold.
+        assert all(abs(d[-1]) <= CHIRALE_MAX_LSB for d in differences), differences
         assert all(d[-1] for d in decision_differences), decision_differences
         assert agree >= compared - len(decision_differences)
     return compared, identical, differences
