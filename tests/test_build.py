@@ -307,3 +307,36 @@ def test_cli_lists_recipes_and_profiles(tmp_path):
     assert res.returncode == 0
     for word in ("--recipe", "paper", "mse-ensemble", "ptbxl", "mse-logits"):
         assert word in res.stdout, word
+
+
+# ----------------------------------------------------------------------------- (g) --emulate
+@pytest.mark.slow
+def test_emulate_proves_the_export_on_the_emulated_board_and_the_report_quotes_it(
+        smoke_build, tmp_path):
+    from lrh_tflm.device import emulator as em
+
+    from conftest import require_shared
+
+    require_shared(em.flavour_dir("cmsis-nn"))
+    for tool in (em.QEMU, "arm-none-eabi-g++"):
+        if shutil.which(tool) is None:
+            if os.environ.get("CI", "").strip().lower() == "true":
+                pytest.fail(f"{tool} not installed; CI=true requires it")
+            pytest.skip(f"{tool} not installed")
+    out = tmp_path / "build"
+    shutil.copytree(smoke_build.out, out)  # the shared build's report stays as it is
+    res = run_cli(["build", "--profile", "smoke", "--out", out, "--quiet", "--workers", "1",
+                   "--emulate"], cache=smoke_build.cache, check=True)
+    lines = _stage_lines(res.stdout)
+    for stage in STAGES:
+        if stage != "report":
+            assert "reused" in lines[stage], lines.get(stage)
+    assert "done in" in lines["emulate"] and "bit-identical to the host TFLM" in lines["emulate"]
+    emu = _read(out / "report" / "benchmark.json")["emulator"]
+    assert emu["passed"] and emu["comparison"]["identical"] == emu["comparison"]["windows_compared"]
+    assert emu["instructions_median"] > 0 and emu["arena_used_bytes"] <= emu["arena_bytes"]
+    report = (out / "report" / "report.md").read_text()
+    assert "Firmware measured on the emulated board" in report
+    assert f"{emu['instructions_median'] / 1e6:.1f} M instructions/inference" in report
+    fp = _read(out / "export" / "firmware" / "footprint.json")
+    assert fp["measured"]["instructions_per_inference"] == emu["instructions_median"]

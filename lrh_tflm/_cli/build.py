@@ -65,17 +65,16 @@ def build(leads, data_spec, kd, recipe, loss, student, profile, quantization, ou
                         student=student,
                         profile=profile, out=out, firmware=firmware, seed=seed,
                         quantization=quantization, strict=strict, workers=workers,
+                        emulate=emulate, tflm_dir=tflm_dir,
                         # Keras progress bars on a terminal, one line per epoch in logs.
                         verbose=0 if quiet else (1 if sys.stdout.isatty() else 2))
-    res = run_build(opts, cache_dir=cache or default_cache_dir(), log=click.echo,
-                    progress=not quiet)
-    if emulate:
-        from lrh_tflm.device.emulator import EmulatorError, emulate_export, emulate_summary
-        files = res.firmware_files or [Path(f) for f in res.stages["export"].summary["files"]]
-        try:
-            click.echo(emulate_summary(emulate_export(Path(files[0]).parent, tflm_dir)))
-        except EmulatorError as err:
-            raise click.ClickException(str(err)) from None
+    from lrh_tflm.device.emulator import EmulatorError
+
+    try:
+        res = run_build(opts, cache_dir=cache or default_cache_dir(), log=click.echo,
+                        progress=not quiet)
+    except EmulatorError as err:
+        raise click.ClickException(str(err)) from None
     b = res.benchmark
     # Label spaces without the Challenge's normal class have no challenge score: AUROC then.
     metric = "score" if b["score"].get("student-int8") is not None else "auroc"

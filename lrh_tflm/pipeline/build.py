@@ -88,6 +88,12 @@ class BuildOptions:
     """Processes for data preparation."""
     verbose: int = 2
     """Keras progress output (0 silent, 1 bar, 2 one line per epoch)."""
+    emulate: bool = False
+    """Prove the exported firmware files on the emulated Cortex-M4F (QEMU ``mps2-an386``)
+    before the report, which then quotes the measured instructions, flash, arena and
+    real-time margin (:func:`lrh_tflm.device.emulator.emulate_export`)."""
+    tflm_dir: Path | None = None
+    """TFLM tree for ``emulate`` (``None``: the CMSIS-NN tree beside the checkout)."""
 
 
 @dataclass
@@ -238,6 +244,8 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
     # ---- quantisation and deployment
     export = _deployment_stages(runner, common, profile, prepared, splits, trained,
                                 student_step, seed=opts.seed, verbose=verbose, log=log)
+    if opts.emulate:  # before the copy into the sketch: it writes the measured footprint.json
+        _emulate_stage(runner, common, export, opts.tflm_dir)
     firmware_files = []
     if opts.firmware is not None:
         firmware_files = install_firmware(Path(export.summary["files"][0]).parent, opts.firmware)
@@ -349,6 +357,18 @@ def _deployment_stages(runner: StageRunner, common: dict, profile: Profile, prep
                         lambda s: (f"arena {s['arena_measured']:,} B measured, "
                                    f"{s['arena_bytes']:,} B with margin, {len(s['ops'])} ops"))
     return export
+
+
+def _emulate_stage(runner: StageRunner, common: dict, export: StageResult,
+                   tflm_dir: Path | None) -> StageResult:
+    """The exported files on the emulated board; reused while the model files are unchanged."""
+    # Lazy: the emulator needs QEMU and the arm toolchain only when asked for.
+    from lrh_tflm.device.emulator import emulate_export, emulate_summary
+
+    files_dir = Path(export.summary["files"][0]).parent
+    key = {**common, "export": export.key, "tflm_dir": str(tflm_dir) if tflm_dir else None}
+    return runner.run("emulate", key, lambda folder: emulate_export(files_dir, tflm_dir),
+                      emulate_summary)
 
 
 def install_firmware(src: Path, firmware: Path) -> list[Path]:

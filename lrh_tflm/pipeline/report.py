@@ -445,6 +445,8 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
         "parity_xnnpack_decision_agreement": par.get("xnnpack_decision_agreement"),
         "test_records": int(len(test)), "classes": abbr,
         "stage_seconds": stage_seconds,
+        # Measured on the emulated Cortex-M4F when the build ran with --emulate.
+        "emulator": stages["emulate"].summary if "emulate" in stages else None,
     }
     # Example strips: the first few test records, with the int8 student's decisions.
     idx = lead_indices(by["student-kd"].leads, prepared.leads)
@@ -484,6 +486,12 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
                 f"at {prepared.pre.fs:g} Hz)."),
              f"Profile `{profile.name}`, KD `{profile.kd.scheme}` ({profile.kd.loss}), student "
              f"`{profile.student.variant}`, quantisation `{profile.quant.mode}`."]
+    if "emulate" in stages:
+        from lrh_tflm.device.emulator import emulate_summary
+
+        notes.append("Firmware measured on the " + emulate_summary(stages["emulate"].summary)
+                     + " (`--emulate`; QEMU counts instructions, the cycles per instruction "
+                       "of a real Cortex-M4 with flash wait states are the stated range).")
     inputs = ReportInputs(title=f"lrh-tflm build report — {card['name']}", results=results,
                           y_test=y_test, classes=classes, abbreviations=abbr,
                           thresholds=thresholds.tolist(), benchmark=bench, model_card=card,
