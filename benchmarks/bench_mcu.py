@@ -1,4 +1,4 @@
-"""The firmware measured on an emulated Cortex-M4F (issue 11), for the committed default model.
+"""The firmware measured on an emulated Cortex-M4F (issue 11), for the committed firmware model.
 
 For each TFLM flavour (``cmsis-nn``, ``reference``, ``chirale``): the sketch + board_qemu.cpp +
 ``firmware/lrh_ecg/src`` + TFLM linked into an mps2-an386 ELF (:func:`lrh_tflm.device.emulator.
