@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Sequence
 
 import lrh_tflm
+from lrh_tflm.config import DEFAULT_SMOOTHING as CONFIG_DEFAULT_SMOOTHING
 from lrh_tflm.config import PreprocessConfig, StudentConfig, TeacherConfig
 from lrh_tflm.io import sha256_bytes, to_jsonable, write_bytes_atomic, write_json_atomic
 
@@ -301,10 +302,10 @@ def sidecar_classes(sidecar: dict) -> tuple[list[str], list[str]]:
     return codes, abbr
 
 
-#: The firmware's decision smoothing when a sidecar names none: a class is reported when it
-#: is decided in ``k`` of the last ``n`` windows (2 of 3: 6 s of signal at the default hop).
+#: The firmware's decision smoothing when a sidecar names none (bundles written before
+#: profiles carried it): :data:`lrh_tflm.config.DEFAULT_SMOOTHING`, 2 of the last 3 windows.
 #: The generated header carries it as ``kSmoothK``/``kSmoothN``.
-DEFAULT_SMOOTHING = (2, 3)
+DEFAULT_SMOOTHING = CONFIG_DEFAULT_SMOOTHING
 
 
 def sidecar_smoothing(sidecar: dict) -> tuple[int, int]:

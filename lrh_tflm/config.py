@@ -10,6 +10,9 @@ from dataclasses import dataclass, field, replace
 
 from lrh_tflm.leads import LEADS
 
+#: The firmware's decision smoothing unless a profile says otherwise: 2 of the last 3 windows.
+DEFAULT_SMOOTHING: tuple[int, int] = (2, 3)
+
 
 @dataclass(frozen=True)
 class SynthConfig:
@@ -221,6 +224,9 @@ class Profile:
     quant: QuantConfig = field(default_factory=QuantConfig)
     hop: int = 256
     """Firmware hop between successive windows, in samples at the model rate."""
+    smoothing: tuple[int, int] = DEFAULT_SMOOTHING
+    """Firmware decision smoothing ``(k, n)``: a class is reported when it is decided in ``k``
+    of the last ``n`` windows (``kSmoothK``/``kSmoothN`` in the generated header)."""
 
 
 #: Named distillation recipes.  ``paper`` is the LRH-Net paper's exactly (kept selectable
@@ -336,5 +342,5 @@ def get_profile(name: str) -> Profile:
 __all__ = [
     "SynthConfig", "PreprocessConfig", "LabelConfig", "SplitConfig", "TeacherConfig",
     "StudentConfig", "TrainConfig", "KDConfig", "QuantConfig", "Profile", "PROFILES",
-    "get_profile", "KD_RECIPES", "kd_recipe", "replace",
+    "get_profile", "KD_RECIPES", "kd_recipe", "DEFAULT_SMOOTHING", "replace",
 ]

@@ -340,3 +340,16 @@ def test_emulate_proves_the_export_on_the_emulated_board_and_the_report_quotes_i
     assert f"{emu['instructions_median'] / 1e6:.1f} M instructions/inference" in report
     fp = _read(out / "export" / "firmware" / "footprint.json")
     assert fp["measured"]["instructions_per_inference"] == emu["instructions_median"]
+
+
+def test_profile_smoothing_reaches_the_int8_sidecar():
+    from lrh_tflm.config import DEFAULT_SMOOTHING, get_profile
+    from lrh_tflm.pipeline.recipes import bundle_sidecar
+
+    assert get_profile("ptbxl").smoothing == DEFAULT_SMOOTHING == (2, 3)
+    side = bundle_sidecar({"leads": ["I"]}, mode="qat", hop=125, ops=["ADD"], smoothing=(3, 5))
+    assert side["smoothing"] == {"k": 3, "n": 5} and side["hop"] == 125
+    # A sidecar's own smoothing is kept when the caller names none (re-bundling a bundle).
+    assert bundle_sidecar(side, mode="qat", hop=125, ops=["ADD"])["smoothing"] == {"k": 3, "n": 5}
+    with pytest.raises(ValueError, match="smoothing"):
+        bundle_sidecar({}, mode="qat", hop=125, ops=[], smoothing=(4, 3))

@@ -326,7 +326,7 @@ def _deployment_stages(runner: StageRunner, common: dict, profile: Profile, prep
                                   Path(teacher12.summary["model_dir"]), prepared, splits,
                                   profile=profile, out_dir=folder, seed=seed)
 
-    int8 = runner.run("int8", {**common, "qat": qat.key}, int8_fn,
+    int8 = runner.run("int8", {**common, "qat": qat.key, "smoothing": profile.smoothing}, int8_fn,
                       lambda s: (f"{s['tflite_bytes']:,} B int8, test {_headline(s)}, "
                                  f"{s['latency_ms']['student_int8']:.2f} ms"))
 

@@ -239,14 +239,16 @@ class Int8Model:
         return self.sidecar["quantization"]
 
 
-def bundle_sidecar(side: dict, *, mode: str, hop: int, ops: Sequence[str]) -> dict:
+def bundle_sidecar(side: dict, *, mode: str, hop: int, ops: Sequence[str],
+                   smoothing: tuple[int, int] | None = None) -> dict:
     """The int8 bundle's sidecar: the saved model's plus ``quantization``, ``hop`` (the board's
     hop between windows), ``smoothing`` (the board's k-of-n decision smoothing) and the ops.
 
     ``hop`` and ``smoothing`` become ``kHopSamples`` and ``kSmoothK``/``kSmoothN`` in the
     generated header; ``lrh-tflm run``, ``stream`` and the simulated device read them back.
     """
-    k, n = sidecar_smoothing(side)
+    k, n = sidecar_smoothing({"smoothing": {"k": smoothing[0], "n": smoothing[1]}}
+                             if smoothing is not None else side)
     return {**side, "quantization": mode, "hop": int(hop), "smoothing": {"k": k, "n": n},
             "tflite_ops": list(ops)}
 
@@ -267,7 +269,7 @@ def convert_student(model_dir: Path, prepared, splits: dict, *, profile, seed: i
         Prepared data and its splits; ``profile.quant.representative_windows`` training
         windows (drawn with ``seed``) calibrate the activation ranges.
     profile
-        Uses ``profile.quant`` and ``profile.hop``.
+        Uses ``profile.quant``, ``profile.hop`` and ``profile.smoothing``.
     mode
         ``"auto"`` (QAT for a QAT model, else PTQ), ``"qat"`` or ``"ptq"``.
 
@@ -297,7 +299,8 @@ def convert_student(model_dir: Path, prepared, splits: dict, *, profile, seed: i
                                        int(prepared.pre.window), tuple(side["leads"]), seed=seed)
     int8 = convert_int8(model, [(ecg[i:i + 1], demo[i:i + 1]) for i in range(len(ecg))])
     ops = check_ops(int8)
-    return Int8Model(int8, model, bundle_sidecar(side, mode=mode, hop=profile.hop, ops=ops))
+    return Int8Model(int8, model, bundle_sidecar(side, mode=mode, hop=profile.hop, ops=ops,
+                                                 smoothing=profile.smoothing))
 
 
 def parity_stage(converted: Int8Model, prepared, indices: Sequence[int], *,
