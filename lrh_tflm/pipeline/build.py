@@ -365,7 +365,7 @@ def _emulate_stage(runner: StageRunner, common: dict, export: StageResult,
     # Lazy: the emulator needs QEMU and the arm toolchain only when asked for.
     from lrh_tflm.device.emulator import emulate_export, emulate_summary
 
-    files_dir = Path(export.summary["files"][0]).parent
+    files_dir = Path(export.folder) / "firmware"  # this build's folder, wherever it now lives
     key = {**common, "export": export.key, "tflm_dir": str(tflm_dir) if tflm_dir else None}
     return runner.run("emulate", key, lambda folder: emulate_export(files_dir, tflm_dir),
                       emulate_summary)
