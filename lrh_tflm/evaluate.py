@@ -107,10 +107,7 @@ def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str
         keras_model, _ = load_model(Path(model))
         probs = predict_probs(keras_model, {"ecg": ecg, "demo": demo})
     else:
-        pred = Predictor(Path(model), side, runtime=runtime)
-        per_record = ecg if ecg.ndim == 5 else ecg[:, None]
-        probs = np.stack([pred.predict_windows(per_record[i], demo[i]).mean(axis=0)
-                          for i in range(len(idx))]) if len(idx) else np.zeros((0, len(codes)))
+        probs = Predictor(Path(model), side, runtime=runtime).predict_records(ecg, demo)
     result = M.evaluate(y, probs, codes, thresholds, abbr)
     return {"model": str(model), "kind": kind, "data": source.spec, "split": split,
             "records": int(len(idx)), "skipped": len(problems), "missing_classes": missing,

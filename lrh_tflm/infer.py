@@ -141,6 +141,15 @@ class Predictor:
             out[i] = sigmoid(logits)
         return out
 
+    def predict_records(self, ecg: np.ndarray, demo: np.ndarray) -> np.ndarray:
+        """Probabilities ``(n, C)`` of ``n`` records: ``ecg`` ``(n, 1, W, L)`` holds one window
+        per record, ``(n, k, 1, W, L)`` ``k`` windows whose probabilities are averaged
+        (:func:`lrh_tflm.data.pipeline.eval_windows` with a hop)."""
+        per_record = ecg if ecg.ndim == 5 else ecg[:, None]
+        if not len(per_record):
+            return np.zeros((0, len(self.codes)))
+        return np.stack([self.predict_windows(w, d).mean(axis=0) for w, d in zip(per_record, demo)])
+
     def predict_record(self, record: Record, hop: int) -> RecordPrediction:
         """Classify every window of a record (see :func:`record_windows`)."""
         windows, starts = record_windows(record, self.cfg, hop)

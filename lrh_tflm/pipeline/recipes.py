@@ -362,10 +362,7 @@ def int8_stage(qat_dir: Path, float_dir: Path, teacher_dir: Path, prepared, spli
     test = np.asarray(splits["test"])
     # Scored like the float students: the mean over a record's eval_hop windows.
     t_ecg, t_demo, y = eval_windows(prepared, test, window, leads, hop=profile.student_train.eval_hop)
-    pred = Predictor(int8_path, side, runtime="litert-ref")
-    per_record = t_ecg if t_ecg.ndim == 5 else t_ecg[:, None]
-    probs = np.stack([pred.predict_windows(per_record[i], t_demo[i]).mean(axis=0)
-                      for i in range(len(test))])
+    probs = Predictor(int8_path, side, runtime="litert-ref").predict_records(t_ecg, t_demo)
     np.save(out_dir / "test_probs.npy", probs)
     classes = list(prepared.classes.classes)
     metrics = M.evaluate(y.astype(bool), probs, classes, np.asarray(side["thresholds"]),
