@@ -15,6 +15,8 @@ from lrh_tflm.data import preprocess as pp
 from lrh_tflm.data.challenge import read_challenge_record
 from lrh_tflm.data.record import RecordError
 from lrh_tflm.device import hostbuild as fw
+from lrh_tflm.tflite.runtime import quantize_array
+from lrh_tflm.tflite.schema import TensorInfo
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None,
                                 reason="g++/make not installed: the host firmware build needs them")
@@ -41,7 +43,8 @@ def python_windows(x32: np.ndarray, cfg: PreprocessConfig, scale: float, zp: int
     """The Python pipeline from resampled mV: causal band-pass, windows, z-score, int8."""
     filtered = pp.apply_bandpass(x32.astype(np.float64), pp.bandpass_sos(cfg), axis=0)
     wins = pp.sliding_windows(filtered.astype(np.float32), cfg.window, HOP)
-    return pp.quantise(pp.normalise_window(wins, cfg), scale, zp)
+    info = TensorInfo("ecg", 0, (1, cfg.window, len(cfg.leads)), np.int8, scale, zp)
+    return quantize_array(pp.normalise_window(wins, cfg), info)
 
 
 def compare(build, x32, cfg, scale, zp):

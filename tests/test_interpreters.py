@@ -14,8 +14,15 @@ import pytest
 import lrh_tflm  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from lrh_tflm.config import PreprocessConfig
 from lrh_tflm.tflite.parity import op_lsb_divergence
-from lrh_tflm.tflite.runtime import RUNTIMES, make_runner, measure_arena, recorded_arena
-from lrh_tflm.tflite.schema import ModelFormatError, find_inputs, io_details
+from lrh_tflm.tflite.runtime import (
+    RUNTIMES,
+    dequantize_array,
+    make_runner,
+    measure_arena,
+    quantize_array,
+    recorded_arena,
+)
+from lrh_tflm.tflite.schema import ModelFormatError, TensorInfo, find_inputs, io_details
 
 WINDOW, LEADS, CLASSES = 256, ("I", "II"), ("164889003", "426783006", "713427006|59118001")
 ABBREV = ("AF", "NSR", "CRBBB|RBBB")
@@ -122,7 +129,18 @@ def test_every_runtime_maps_inputs_the_same_way(model_bytes):
     assert swapped >= 4
 
 
-def test_quantise_and_dequantise_use_the_models_scales(model_bytes):
+def test_quantize_array_rounds_half_to_even_and_saturates():
+    # The rule the firmware's rintf follows; no model needed, only the tensor's parameters.
+    info = TensorInfo("ecg", 0, (8,), np.int8, 1.0, 0)
+    q = quantize_array(np.array([0.5, 1.5, 2.5, -0.5, -1.5, 1000.0, -1000.0, 0.26]), info)
+    assert q.dtype == np.int8 and q.tolist() == [0, 2, 2, 0, -2, 127, -128, 0]
+    info = TensorInfo("ecg", 0, (2,), np.int8, 0.05, -3)
+    q = quantize_array(np.array([0.0, 0.1]), info)
+    assert q.tolist() == [-3, -1]
+    np.testing.assert_allclose(dequantize_array(q, info), [0.0, 0.1], atol=1e-7)
+
+
+def test_quantize_and_dequantize_use_the_models_scales(model_bytes):
     r = make_runner(model_bytes, "litert-ref")
     x = np.array([0.0, r.ecg.scale * 2.5, -1000.0, 1000.0], np.float32)
     q = r.quantize_ecg(x)
@@ -132,7 +150,7 @@ def test_quantise_and_dequantise_use_the_models_scales(model_bytes):
     np.testing.assert_allclose(logits, [0.0, 4 * r.output.scale], rtol=1e-6)
 
 
-def test_run_rejects_unquantised_or_misshaped_input(model_bytes):
+def test_run_rejects_unquantized_or_misshaped_input(model_bytes):
     r = make_runner(model_bytes, "tflm")
     with pytest.raises(ValueError, match="quantise it first"):
         r.run(np.zeros((WINDOW, 2), np.float32), np.zeros(5, np.int8))
@@ -162,7 +180,7 @@ def test_arena_binary_search_agrees_with_recording_allocator(model_bytes):
         make_runner(model_bytes, "tflm", arena_size=measured - 64)
 
 
-def _quantised(r, n, seed):
+def _quantized(r, n, seed):
     x, d = ecg_like_windows(n, seed=seed), demo_vectors(n, seed=seed)
     return (np.stack([r.quantize_ecg(w) for w in x]), np.stack([r.quantize_demo(v) for v in d]))
 
@@ -171,7 +189,7 @@ def test_op_lsb_divergence_covers_every_op_in_execution_order(model_bytes):
     from ai_edge_litert.interpreter import Interpreter
 
     r = make_runner(model_bytes, "litert-ref")
-    ecg_q, demo_q = _quantised(r, 60, seed=13)
+    ecg_q, demo_q = _quantized(r, 60, seed=13)
     ops = op_lsb_divergence(model_bytes, ecg_q, demo_q)
     interp = Interpreter(model_content=model_bytes)
     expected = [(int(o["index"]), o["op_name"]) for o in interp._get_ops_details()]
@@ -194,7 +212,7 @@ def test_op_lsb_divergence_covers_every_op_in_execution_order(model_bytes):
 
 def test_op_lsb_divergence_rejects_bad_inputs(model_bytes):
     r = make_runner(model_bytes, "litert-ref")
-    ecg_q, demo_q = _quantised(r, 3, seed=2)
+    ecg_q, demo_q = _quantized(r, 3, seed=2)
     with pytest.raises(ModelFormatError, match="not a TFLite flatbuffer"):
         op_lsb_divergence(b"\x00" * 64, ecg_q, demo_q)
     with pytest.raises(ValueError, match="demographics"):

@@ -171,15 +171,6 @@ def test_sliding_windows():
     assert pp.sliding_windows(x, 10, 4).shape == (1, 10, 1)
 
 
-def test_quantise_rounding_and_clipping():
-    q = pp.quantise(np.array([0.5, 1.5, 2.5, -0.5, -1.5, 1000.0, -1000.0, 0.26]), 1.0, 0)
-    np.testing.assert_array_equal(q, [0, 2, 2, 0, -2, 127, -128, 0])
-    assert q.dtype == np.int8
-    q = pp.quantise(np.array([0.0, 0.1]), 0.05, -3)
-    np.testing.assert_array_equal(q, [-3, -1])
-    np.testing.assert_allclose(pp.dequantise(q, 0.05, -3), [0.0, 0.1], atol=1e-7)
-
-
 def test_demographics_vector():
     np.testing.assert_array_equal(pp.demographics_vector(65, "M"), np.float32([0.65, 1, 1, 0, 1]))
     np.testing.assert_array_equal(pp.demographics_vector(None, "F"), [0, 0, 0, 1, 1])

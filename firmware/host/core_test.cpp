@@ -99,7 +99,7 @@ void TestWindowOrderAfterWrap() {
     for (int l = 0; l < lrh::kNumLeads; ++l) lin[t * lrh::kNumLeads + l] = static_cast<float>(start + t) + 1000.0f * l;
   static int8_t a[lrh::kWindowSamples * lrh::kNumLeads];
   static int8_t b[lrh::kWindowSamples * lrh::kNumLeads];
-  w.quantise(a, 0.01f, 0);
+  w.quantize(a, 0.01f, 0);
   lrh::NormaliseQuantise(lin, lrh::kWindowSamples, lrh::kNumLeads, 0, 0.01f, 0, b);
   CHECK(std::memcmp(a, b, sizeof a) == 0);
   CHECK(a[0] == -128 && a[(lrh::kWindowSamples - 1) * lrh::kNumLeads] == 127);
@@ -218,7 +218,7 @@ void TestPostprocess() {
   CHECK(std::fabs(lrh::Sigmoid(0.0f) - 0.5f) < 1e-7f);
   CHECK(lrh::Sigmoid(-200.0f) >= 0.0f && lrh::Sigmoid(-200.0f) < 1e-30f);
   CHECK(lrh::Sigmoid(200.0f) == 1.0f);
-  CHECK(std::fabs(lrh::Dequantise(15, 0.1f, 5) - 1.0f) < 1e-6f);
+  CHECK(std::fabs(lrh::Dequantize(15, 0.1f, 5) - 1.0f) < 1e-6f);
   int8_t logits[lrh::kNumClasses];
   float probs[lrh::kNumClasses];
   // Logit 0 -> p = 0.5 exactly: decided where the threshold is <= 0.5.
@@ -406,7 +406,7 @@ void TestPipelineReset() {
       windows += p.push(s);
     }
     CHECK(windows == 1);
-    p.quantise(pass ? b : a, lrh::kInputScale, lrh::kInputZeroPoint);
+    p.quantize(pass ? b : a, lrh::kInputScale, lrh::kInputZeroPoint);
   }
   CHECK(std::memcmp(a, b, sizeof a) == 0);  // reset() restores zero filter state
 }

@@ -26,7 +26,7 @@ lrh::SampleRing g_ring;
 int8_t g_window[lrh::kWindowSamples * lrh::kNumLeads];
 
 void PrintWindow(const lrh::Pipeline& p) {
-  p.quantise(g_window, lrh::kInputScale, lrh::kInputZeroPoint);
+  p.quantize(g_window, lrh::kInputScale, lrh::kInputZeroPoint);
   std::printf("W %lu %u %u", static_cast<unsigned long>(p.window_start()), p.lead_off_mask(),
               p.saturated_mask());
   for (int i = 0; i < lrh::kWindowSamples * lrh::kNumLeads; ++i) std::printf(" %d", g_window[i]);

@@ -220,7 +220,7 @@ static void PublishBle(uint32_t smoothed, uint32_t raw) {
 }
 
 static void RunWindow() {
-  g_pipeline.quantise(g_ecg->data.int8, g_in_scale, g_in_zero_point);
+  g_pipeline.quantize(g_ecg->data.int8, g_in_scale, g_in_zero_point);
   if (g_demo)
     for (int i = 0; i < lrh::kNumDemographics; ++i) g_demo->data.int8[i] = g_demo_q[i];
   const uint32_t t0 = board_micros();

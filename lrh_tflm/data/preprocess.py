@@ -13,7 +13,8 @@ so every step is deliberately simple and documented to the arithmetic:
    *causally* with zero initial state (``scipy.signal.sosfilt``; Direct Form II
    transposed), because the firmware filters a live stream and cannot look ahead.
 5. :func:`fit_length` (cache) or :func:`sliding_windows` (inference), then
-   :func:`normalise_window` per window and lead, then :func:`quantise` to int8.
+   :func:`normalise_window` per window and lead, then the model input's own quantiser
+   (:func:`lrh_tflm.tflite.runtime.quantize_array`) to int8.
 
 Steps 1–4 are :func:`prepare_signal` (:func:`prepare_signals` for several records at once,
 with the same result for each).
@@ -346,22 +347,6 @@ def sliding_windows(x: np.ndarray, window: int, hop: int) -> np.ndarray:
     return np.stack([x[s:s + window] for s in starts], axis=0)
 
 
-def quantise(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Affine int8 quantisation: ``clip(rint(x / scale) + zero_point, -128, 127)``.
-
-    ``rint`` rounds half to even (the C++ side uses ``rintf`` in the default rounding mode).
-    The division is done in float32, as on the MCU.
-    """
-    q = np.rint(np.asarray(x, dtype=np.float32) / np.float32(scale)) + np.float32(zero_point)
-    return np.clip(q, -128, 127).astype(np.int8)
-
-
-def dequantise(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Inverse of :func:`quantise`: ``(q - zero_point) * scale`` as float32."""
-    return ((np.asarray(q, dtype=np.float32) - np.float32(zero_point))
-            * np.float32(scale)).astype(np.float32)
-
-
 def demographics_vector(age: float | None, sex: str | None) -> np.ndarray:
     """The paper's 5-value age/sex input.
 
@@ -399,5 +384,5 @@ __all__ = [
     "MAX_RATIO_DENOMINATOR", "DEMOGRAPHICS_SIZE", "DEMOGRAPHICS_DEFAULT",
     "bandpass_sos", "apply_bandpass", "to_canonical", "resample_ratio", "resample",
     "check_record", "prepare_signal", "fit_length", "normalise_window", "sliding_windows",
-    "quantise", "dequantise", "demographics_vector",
+    "demographics_vector",
 ]

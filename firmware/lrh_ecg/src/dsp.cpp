@@ -64,7 +64,7 @@ uint8_t Windower::window_flags() const {
   return out;
 }
 
-void Windower::quantise(int8_t* out, float scale, int zero_point) const {
+void Windower::quantize(int8_t* out, float scale, int zero_point) const {
   // Once the buffer is full, pos_ is the oldest sample.
   NormaliseQuantise(&buf_[0][0], kWindowSamples, kNumLeads, pos_, scale, zero_point, out);
 }

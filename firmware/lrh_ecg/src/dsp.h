@@ -39,7 +39,7 @@ class Windower {
   uint8_t window_flags() const;
   // Normalises and quantises the current window into out[kWindowSamples * kNumLeads]
   // (index t * kNumLeads + lead, kInputLayout 0).
-  void quantise(int8_t* out, float scale, int zero_point) const;
+  void quantize(int8_t* out, float scale, int zero_point) const;
 
  private:
   float buf_[kWindowSamples][kNumLeads];

@@ -16,15 +16,15 @@ class Pipeline {
     filter_.reset();
     windower_.reset();
   }
-  // Filters and stores one sample; true when a window is ready for quantise().
+  // Filters and stores one sample; true when a window is ready for quantize().
   bool push(const Sample& s) {
     float y[kNumLeads];
     filter_.process(s.mv, y);
     return windower_.push(y, s.flags);
   }
   // Writes the normalised int8 window (kWindowSamples * kNumLeads values, t-major).
-  void quantise(int8_t* out, float scale, int zero_point) const {
-    windower_.quantise(out, scale, zero_point);
+  void quantize(int8_t* out, float scale, int zero_point) const {
+    windower_.quantize(out, scale, zero_point);
   }
   uint32_t window_start() const { return windower_.window_start(); }
   uint32_t samples_seen() const { return windower_.samples_seen(); }

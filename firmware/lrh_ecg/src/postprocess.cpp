@@ -4,7 +4,7 @@
 
 namespace lrh {
 
-float Dequantise(int8_t q, float scale, int zero_point) {
+float Dequantize(int8_t q, float scale, int zero_point) {
   return static_cast<float>(static_cast<int>(q) - zero_point) * scale;
 }
 
@@ -18,7 +18,7 @@ float Sigmoid(float x) {
 uint32_t Decide(const int8_t* logits, float* probs) {
   uint32_t mask = 0;
   for (int c = 0; c < kNumClasses; ++c) {
-    probs[c] = Sigmoid(Dequantise(logits[c], kOutputScale, kOutputZeroPoint));
+    probs[c] = Sigmoid(Dequantize(logits[c], kOutputScale, kOutputZeroPoint));
     if (probs[c] >= kThresholds[c]) mask |= 1u << c;
   }
   return mask;

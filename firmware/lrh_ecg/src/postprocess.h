@@ -9,7 +9,7 @@ namespace lrh {
 
 static_assert(kNumClasses >= 1 && kNumClasses <= 32, "decisions are a 32-bit mask");
 
-float Dequantise(int8_t q, float scale, int zero_point);
+float Dequantize(int8_t q, float scale, int zero_point);
 float Sigmoid(float x);
 
 // probs[c] = sigmoid(dequantise(logits[c])) with kOutputScale/kOutputZeroPoint; returns the
