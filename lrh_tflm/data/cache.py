@@ -26,6 +26,7 @@ in memory at once, and never count in a process's resident memory.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import io
 import math
@@ -74,6 +75,8 @@ _COPY_ROWS = 256
 
 # --------------------------------------------------------------------------- parallel reading
 
+#: Set only inside worker processes, by the pool's initializer (the one way a
+#: ProcessPoolExecutor hands per-process state to its tasks); the parent never touches it.
 _WORKER: dict = {}
 
 
@@ -364,17 +367,6 @@ class _RowWriter:
         self.fh.close()
 
 
-#: Row writers opened by a process, by path (each worker opens the shared file once).
-_OPEN_ARRAYS: dict[str, _RowWriter] = {}
-
-
-def _open_array(path: Path) -> _RowWriter:
-    key = str(path)
-    if key not in _OPEN_ARRAYS:
-        _OPEN_ARRAYS[key] = _RowWriter(path)
-    return _OPEN_ARRAYS[key]
-
-
 @dataclass(frozen=True)
 class _PrepareOne:
     """Per-record work of :func:`prepare` (a picklable callable for worker processes).
@@ -382,11 +374,30 @@ class _PrepareOne:
     The preprocessed signal is written straight into row ``index`` of the shared file
     ``out`` (:class:`_RowWriter`): shipping 60 KB per record back through a pipe to the
     parent cost more than the preprocessing itself.  Only the small per-record facts are
-    returned.
+    returned.  The file is opened on first use, once per process that runs the object (a
+    worker gets its own copy through the pool's initializer), and closed by :meth:`close`
+    or with the process.
     """
 
     pre: PreprocessConfig
     out: Path
+
+    @functools.cached_property
+    def _writer(self) -> _RowWriter:
+        return _RowWriter(self.out)
+
+    def __getstate__(self) -> dict:
+        # An open writer never travels to another process; the copy opens its own.
+        return {k: v for k, v in self.__dict__.items() if k != "_writer"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def close(self) -> None:
+        """Close this process's writer, if it opened one."""
+        writer = self.__dict__.pop("_writer", None)
+        if writer is not None:
+            writer.close()
 
     def __call__(self, source: DataSource, ref: RecordRef, index: int):
         rec = source.read(ref)
@@ -418,7 +429,7 @@ class _PrepareOne:
 
     def _store(self, rec: Record, signal: np.ndarray, index: int):
         x, n = fit_length(signal, self.pre.cache_len)
-        _open_array(self.out)[index] = x
+        self._writer[index] = x
         return n, tuple(rec.labels), demographics_vector(rec.age, rec.sex), rec.fold
 
 
@@ -609,8 +620,9 @@ def _build(source: DataSource, refs: list[RecordRef], pre: PreprocessConfig,
     failed: list[tuple[int, tuple[str, str]]] = []
 
     x.flush()
+    prepare_one = _PrepareOne(pre, tmp / "x_all.npy")
     try:
-        for i, good, res in map_records(source, refs, _PrepareOne(pre, tmp / "x_all.npy"),
+        for i, good, res in map_records(source, refs, prepare_one,
                                         workers=workers, progress=progress, desc="prepare"):
             if not good:
                 failed.append((i, res))
@@ -626,9 +638,7 @@ def _build(source: DataSource, refs: list[RecordRef], pre: PreprocessConfig,
             problems.add(*res)
     finally:
         # The in-process (serial) path opened its own writer on the file; close it.
-        writer = _OPEN_ARRAYS.pop(str(tmp / "x_all.npy"), None)
-        if writer is not None:
-            writer.close()
+        prepare_one.close()
 
     keep = np.flatnonzero(ok)
     if keep.size == 0:
