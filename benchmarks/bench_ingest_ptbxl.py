@@ -59,7 +59,7 @@ def _folder_bytes(path: Path) -> int:
 def run_once(data: Path, profile: str, labels: str, cache: Path, workers: int) -> dict:
     """One ``open_source`` + ``prepare`` in this process; the facts as a dict."""
     import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
-    from lrh_tflm.config import LabelConfig, get_profile, replace
+    from lrh_tflm.config import get_profile, replace
     from lrh_tflm.data.cache import prepare
     from lrh_tflm.data.record import ProblemLog
     from lrh_tflm.data.sources import open_source

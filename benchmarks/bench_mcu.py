@@ -36,7 +36,6 @@ from lrh_tflm.device import emulator as em
 from lrh_tflm.device.hostbuild import DeviceSettings
 from lrh_tflm.device.stream import record_samples_uv
 from lrh_tflm.infer import read_record
-
 from lrh_tflm.io import read_json, write_json_atomic
 
 from _bench import RESULTS, machine, save_results

@@ -44,14 +44,13 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
-from _bench import RESULTS, load_results, machine, save_results
 from lrh_tflm import metrics as M
 from lrh_tflm.config import KD_RECIPES, get_profile
 from lrh_tflm.io import replace_marked
 from lrh_tflm.leads import LEADS
+
+from _bench import RESULTS, load_results, machine, save_results
 
 STUDENT_LEADS = ("I", "II")
 SCHEMES = ("vanilla", "parallel", "sequential")
@@ -284,14 +283,19 @@ def main() -> None:
     if args.data is None:
         ap.error("--data is required (the unpacked PTB-XL folder)")
 
-    from _bench import cache_dir
     from lrh_tflm.data.cache import prepare
     from lrh_tflm.data.record import ProblemLog
     from lrh_tflm.data.sources import open_source
     from lrh_tflm.data.splits import split_indices
     from lrh_tflm.pipeline.stages import StageRunner
-    from lrh_tflm.train import (PREDICTIONS_FILE, distilled_train_config, load_predictions,
-                                train_stage)
+    from lrh_tflm.train import (
+        PREDICTIONS_FILE,
+        distilled_train_config,
+        load_predictions,
+        train_stage,
+    )
+
+    from _bench import cache_dir
 
     profile = get_profile(args.profile)
     t0 = time.perf_counter()

@@ -2,7 +2,9 @@
 
 Importing the package sets ``TF_USE_LEGACY_KERAS=1`` (unless the caller already chose)
 before TensorFlow is imported anywhere in the package: the quantisation-aware training
-library (tensorflow-model-optimization) only works with Keras 2 (``tf_keras``).
+library (tensorflow-model-optimization) only works with Keras 2 (``tf_keras``).  Python runs
+this file before any module of the package, so no module repeats it; scripts and tests that
+import TensorFlow themselves import ``lrh_tflm`` first.
 """
 import os as _os
 

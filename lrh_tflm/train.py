@@ -31,9 +31,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-
-import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-
 import tensorflow as tf
 import tf_keras
 
@@ -587,10 +584,10 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
     -------
     TrainedModel
     """
+    from lrh_tflm.artifact import config_from_dict, load_model, read_sidecar, save_model
     from lrh_tflm.data.pipeline import eval_windows
     from lrh_tflm.leads import lead_indices, parse_leads
     from lrh_tflm.models import build_model
-    from lrh_tflm.artifact import config_from_dict, load_model, read_sidecar, save_model
 
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")

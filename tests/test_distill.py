@@ -1,11 +1,9 @@
 """The Distiller and the KD losses: NumPy references, frozen teachers, lead routing, schemes."""
 import numpy as np
 import pytest
-
-import lrh_tflm  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-import tensorflow as tf
 import tf_keras
 
+import lrh_tflm  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from lrh_tflm import distill
 
 W, C = 64, 4

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SAMPLES_DIR, SHARED_DIR, require_shared
 from lrh_tflm.config import PreprocessConfig
 from lrh_tflm.data.record import RecordError
 from lrh_tflm.device import build_host, encode_frame, encode_sample_frames
@@ -27,6 +26,8 @@ from lrh_tflm.device import emulator as em
 from lrh_tflm.device.hostbuild import DeviceSettings
 from lrh_tflm.device.stream import record_samples_uv
 from lrh_tflm.infer import read_record
+
+from conftest import SAMPLES_DIR, SHARED_DIR, require_shared
 
 SRC = em.FIRMWARE_DIR / "lrh_ecg" / "src"
 PTBXL_DIR = SHARED_DIR / "data" / "ptb-xl"

@@ -11,8 +11,9 @@ import subprocess
 
 import pytest
 
-from conftest import SHARED_DIR, require_shared
 from lrh_tflm.device.hostbuild import FIRMWARE_DIR
+
+from conftest import SHARED_DIR, require_shared
 
 THIRD_PARTY = SHARED_DIR / "third_party"
 

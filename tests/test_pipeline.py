@@ -8,8 +8,15 @@ import lrh_tflm  # noqa: F401  (before TensorFlow)
 from lrh_tflm.config import PreprocessConfig, replace
 from lrh_tflm.data.cache import PreparedData
 from lrh_tflm.data.labels import scored_space
-from lrh_tflm.data.pipeline import (crop, eval_windows, grid_positions, grid_windows, hop_offsets,
-                                    make_dataset, representative_windows)
+from lrh_tflm.data.pipeline import (
+    crop,
+    eval_windows,
+    grid_positions,
+    grid_windows,
+    hop_offsets,
+    make_dataset,
+    representative_windows,
+)
 from lrh_tflm.data.preprocess import normalise_window
 from lrh_tflm.leads import LEADS
 

@@ -12,8 +12,13 @@ import pytest
 import wfdb
 
 from lrh_tflm.data.labels import scored_space
-from lrh_tflm.data.ptbxl import (PTBXL_LABEL_SETS, PTBXLSource, official_split, ptbxl_class_space,
-                                 snomed_table)
+from lrh_tflm.data.ptbxl import (
+    PTBXL_LABEL_SETS,
+    PTBXLSource,
+    official_split,
+    ptbxl_class_space,
+    snomed_table,
+)
 from lrh_tflm.data.record import DatasetError, RecordError
 
 PTBXL_LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]

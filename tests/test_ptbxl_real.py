@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 import wfdb
 
-from conftest import SAMPLES_DIR, SHARED_DIR, require_shared, run_cli
 from lrh_tflm.config import LabelConfig, get_profile
 from lrh_tflm.data.cache import prepare
 from lrh_tflm.data.challenge import read_header
@@ -31,6 +30,8 @@ from lrh_tflm.data.labels import scored_space
 from lrh_tflm.data.ptbxl import PTBXL_LABEL_SETS, PTBXLSource, ptbxl_class_space
 from lrh_tflm.data.record import ProblemLog
 from lrh_tflm.data.sources import open_source
+
+from conftest import SAMPLES_DIR, SHARED_DIR, require_shared, run_cli
 
 PTBXL_DIR = SHARED_DIR / "data" / "ptb-xl"
 #: Records in the unpacked slice (the first ones by ecg_id).

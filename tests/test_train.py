@@ -1,11 +1,10 @@
 """Training loop (selection, early stopping, resume), saved models, and the train CLI."""
 import numpy as np
 import pytest
-
-import lrh_tflm  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 import tensorflow as tf
 import tf_keras
 
+import lrh_tflm  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from lrh_tflm import artifact, train
 from lrh_tflm.config import KDConfig, StudentConfig, TeacherConfig, TrainConfig
 from lrh_tflm.data.labels import scored_space

@@ -13,7 +13,13 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from lrh_tflm.data.challenge import SIGNAL_SUFFIXES, parse_age, parse_sex, read_challenge_record, split_codes
+from lrh_tflm.data.challenge import (
+    SIGNAL_SUFFIXES,
+    parse_age,
+    parse_sex,
+    read_challenge_record,
+    split_codes,
+)
 from lrh_tflm.data.record import DatasetError, Problem, Record, RecordError, RecordRef
 
 REQUIRED_COLUMNS = ("path", "labels")

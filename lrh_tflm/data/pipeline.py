@@ -23,7 +23,6 @@ from typing import Sequence
 
 import numpy as np
 
-import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from lrh_tflm.config import replace
 from lrh_tflm.data.preprocess import normalise_window
 from lrh_tflm.leads import lead_indices

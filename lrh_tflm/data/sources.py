@@ -23,7 +23,7 @@ from lrh_tflm.config import SynthConfig
 from lrh_tflm.data.challenge import ChallengeSource
 from lrh_tflm.data.csvlist import CsvListSource
 from lrh_tflm.data.ptbxl import PTBXL_LABEL_SETS, PTBXLSource, is_label_set, parse_options
-from lrh_tflm.data.record import DataSource, DatasetError
+from lrh_tflm.data.record import DatasetError, DataSource
 
 #: Spec prefixes and what they read.
 PREFIXES: dict[str, str] = {

@@ -38,7 +38,13 @@ import scipy.io
 from lrh_tflm.config import SynthConfig
 from lrh_tflm.data.labels import describe
 from lrh_tflm.data.record import DatasetError
-from lrh_tflm.io import config_hash, read_json, write_bytes_atomic, write_json_atomic, write_text_atomic
+from lrh_tflm.io import (
+    config_hash,
+    read_json,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from lrh_tflm.leads import LEADS, derive_limb_leads
 
 #: Bumped whenever the generator's output changes, so cached datasets are regenerated.

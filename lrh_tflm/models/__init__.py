@@ -5,7 +5,6 @@ logits (None, n_classes), only built-in Keras layers (so :func:`custom_objects` 
 """
 from __future__ import annotations
 
-import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from lrh_tflm.models.student import VARIANTS, build_student
 from lrh_tflm.models.teacher import build_teacher
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import tf_keras as keras
 
-import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-
 #: Length of the demographic vector (age, age-missing, sex-female, sex-male, sex-missing).
 DEMO_FEATURES = 5
 #: Width of the demographic embedding concatenated before the classifier (paper: Dense(5→10)).

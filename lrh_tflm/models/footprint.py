@@ -8,8 +8,6 @@ import math
 
 import tf_keras as keras
 
-import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-
 layers = keras.layers
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import tf_keras as keras
 
-import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from lrh_tflm.config import TeacherConfig
 from lrh_tflm.models.blocks import (
     batch_norm,

@@ -17,7 +17,6 @@ from typing import Iterable
 
 import numpy as np
 
-import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from lrh_tflm.tflite.layout import layout_for_mcu
 from lrh_tflm.tflite.schema import INPUT_NAMES, float_tensors, model_ops, unpack_model
 

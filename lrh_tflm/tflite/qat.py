@@ -22,8 +22,6 @@ import contextlib
 import functools
 from typing import Iterable, Iterator
 
-import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-
 
 def output_quantize_config():
     """A new :class:`OutputQuantizeConfig` (output-only 8-bit fake quantisation)."""

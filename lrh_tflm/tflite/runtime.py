@@ -27,7 +27,6 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from tflite_micro.python.tflite_micro import runtime as tflm
 
-import lrh_tflm  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any TensorFlow import)
 from lrh_tflm.tflite.schema import ModelFormatError, TensorInfo, find_inputs, io_details
 
 RUNTIMES = ("litert-ref", "litert", "tflm")
