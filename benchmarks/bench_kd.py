@@ -30,6 +30,7 @@ import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
 from lrh_tflm.config import get_profile
 from lrh_tflm.distill import LOSSES, distill_schedule
 from lrh_tflm.leads import LEADS
+from lrh_tflm.pipeline.recipes import walk_schedule
 
 from _bench import RESULTS, load_results, machine, prepare_synthetic, save_results
 
@@ -62,12 +63,18 @@ def _plan(config: str, profile) -> tuple[str, tuple[str, ...], tuple[str, ...], 
         return "assistant", STUDENT_LEADS, ("teacher-12",), step.weights, profile
     _, scheme, *loss = config.split("-", 2)
     prof = replace(profile, kd=replace(profile.kd, scheme=scheme, loss=loss[0] if loss else profile.kd.loss))
-    step = next(s for s in distill_schedule(scheme, profile.kd.teacher_weights) if s.target == "student")
-    # The student's "assistant" is the labels-only I, II teacher in the parallel scheme and
-    # the distilled one in the sequential scheme.
-    names = {"teacher": "teacher-12",
-             "assistant": "assistant-seq" if scheme == "sequential" else "teacher-2"}
-    return "student", STUDENT_LEADS, tuple(names[t] for t in step.teachers), step.weights or None, prof
+    # The scheme's steps as the build walks them.  The student's "assistant" is the
+    # labels-only I, II teacher in the parallel scheme and the distilled one (trained once,
+    # as "assistant-seq") in the sequential scheme.
+    plans: dict = {}
+
+    def step(s, teachers: list[str]) -> str:
+        plans[s.target] = (tuple(teachers), s.weights or None)
+        return config if s.target == "student" else "assistant-seq"
+
+    walk_schedule(distill_schedule(scheme, profile.kd.teacher_weights), step,
+                  {"teacher": "teacher-12", "assistant": "teacher-2"})
+    return ("student", STUDENT_LEADS, *plans["student"], prof)
 
 
 def _mean_std(values: list[float]) -> dict:

@@ -47,8 +47,10 @@ from pathlib import Path
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
 from lrh_tflm import metrics as M
 from lrh_tflm.config import KD_RECIPES, get_profile
+from lrh_tflm.distill import DistillStep, distill_schedule
 from lrh_tflm.io import replace_marked
 from lrh_tflm.leads import LEADS
+from lrh_tflm.pipeline.recipes import walk_schedule
 
 from _bench import RESULTS, load_results, machine, save_results
 
@@ -89,18 +91,17 @@ def plan(phases: list[str], best: str | None, seeds: int) -> list[Run]:
         runs.setdefault(run.name, run)
 
     def student(scheme: str, recipe: str, seed: int) -> None:
-        w = KD_RECIPES[recipe].teacher_weights
-        if scheme == "vanilla":
-            add(Run(f"student-vanilla-{recipe}-s{seed}", "student", STUDENT_LEADS,
-                    ("teacher-12",), (1.0,), recipe, seed))
-        elif scheme == "parallel":
-            add(Run(f"student-parallel-{recipe}-s{seed}", "student", STUDENT_LEADS,
-                    ("teacher-12", "teacher-I,II"), tuple(w), recipe, seed))
-        else:
-            add(Run(f"assistant-{recipe}", "assistant", STUDENT_LEADS, ("teacher-12",), (1.0,),
-                    recipe, 0))
-            add(Run(f"student-sequential-{recipe}-s{seed}", "student", STUDENT_LEADS,
-                    ("teacher-12", f"assistant-{recipe}"), tuple(w), recipe, seed))
+        # The scheme's steps as the build walks them; the sequential scheme's distilled
+        # assistant is trained once per recipe (seed 0) and shared by every seed's student.
+        names = {"assistant": f"assistant-{recipe}", "student": f"student-{scheme}-{recipe}-s{seed}"}
+
+        def step(s: DistillStep, teachers: list[str]) -> str:
+            add(Run(names[s.target], s.target, STUDENT_LEADS, tuple(teachers), s.weights, recipe,
+                    seed if s.target == "student" else 0))
+            return names[s.target]
+
+        walk_schedule(distill_schedule(scheme, KD_RECIPES[recipe].teacher_weights), step,
+                      {"teacher": "teacher-12", "assistant": "teacher-I,II"})
 
     add(Run("teacher-12", "teacher", LEADS))
     add(Run("teacher-I,II", "assistant", STUDENT_LEADS))
