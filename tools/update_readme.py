@@ -38,7 +38,7 @@ def results_table(b: dict) -> str:
               f"{_f(b.get('qat_drop_points'), '{:+.2f}')} points, teacher→student latency "
               f"−{_f(b.get('latency_reduction_pct'), '{:.0f}')} %, int8 model {_f(b.get('tflite_bytes'), '{:,}')} B, "
               f"TFLM arena {_f(b.get('arena_bytes'), '{:,}')} B, TFLM == LiteRT-reference on "
-              f"{_f(100 * b['parity'] if b.get('parity') is not None else None, '{:.0f}')} % of windows.",
+              f"{_f(100 * b['parity']['exact_tflm_ref'] if b.get('parity') else None, '{:.0f}')} % of windows.",
               "",
               f"Profile `{b.get('profile', '?')}`, leads {b.get('leads', '?')}, KD `{b.get('kd', '?')}`, student "
               f"`{b.get('student', '?')}`, synthetic default; measured on {m.get('description', 'unknown machine')} "

@@ -340,10 +340,10 @@ def _deployment_stages(runner: StageRunner, common: dict, profile: Profile, prep
         report.save(folder / "parity.json")
         if not report.passed:
             log(f"[parity] warning: {report.summary()} — failing windows in {folder / 'parity.json'}")
-        return report.to_dict() | {"line": report.summary()}
+        return report.to_dict()
 
     runner.run("parity", {**common, "int8": int8.key}, parity_fn,
-               lambda s: s.get("line", ""))
+               lambda s: s.get("summary", ""))
 
     def export_fn(folder: Path) -> dict:
         tfl = Path(int8.summary["int8"])

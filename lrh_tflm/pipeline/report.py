@@ -297,18 +297,19 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> Path:
         headline.append(f"- int8 vs float student: {b['qat_drop_points']:+.2f} challenge-score points (float − int8)")
     if b.get("latency_reduction_pct") is not None:
         headline.append(f"- latency reduction teacher → int8 student: {b['latency_reduction_pct']:.1f} %")
-    if b.get("parity") is not None:
-        headline.append(f"- TFLM host runtime == LiteRT reference on {100 * b['parity']:.1f} % of windows")
-    if b.get("parity_max_lsb_xnnpack_op") is not None:
+    par = b.get("parity") or {}
+    if par.get("exact_tflm_ref") is not None:
+        headline.append(f"- TFLM host runtime == LiteRT reference on {100 * par['exact_tflm_ref']:.1f} % of windows")
+    if par.get("max_lsb_xnnpack_op") is not None:
         # XNNPACK is judged per kernel; its end-to-end difference compounds over the graph.
         headline.append(
-            f"- XNNPACK vs reference: max {b['parity_max_lsb_xnnpack_op']} LSB op by op "
-            f"(at {b.get('parity_xnnpack_op_worst')}), end to end max "
-            f"{b.get('parity_max_lsb_xnnpack')} LSB ("
-            f"{100 * (b.get('parity_xnnpack_within_1lsb') or 0):.1f} % of outputs within 1 LSB), "
-            f"decisions agree {100 * (b.get('parity_xnnpack_decision_agreement') or 0):.2f} %")
-    if b.get("parity_summary"):
-        headline.append(f"- parity: {b['parity_summary']}")
+            f"- XNNPACK vs reference: max {par['max_lsb_xnnpack_op']} LSB op by op "
+            f"(at {par.get('xnnpack_op_worst')}), end to end max "
+            f"{par.get('max_lsb_xnnpack')} LSB ("
+            f"{100 * (par.get('xnnpack_within_1lsb') or 0):.1f} % of outputs within 1 LSB), "
+            f"decisions agree {100 * (par.get('xnnpack_decision_agreement') or 0):.2f} %")
+    if par.get("summary"):
+        headline.append(f"- parity: {par['summary']}")
     if b.get("arena_bytes") is not None:
         headline.append(f"- measured TFLM arena: {b['arena_bytes']:,} bytes")
     md += headline + [""]
@@ -329,8 +330,81 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> Path:
 
 
 # --------------------------------------------------------------------------- build report
+#: Long lists of the parity report that benchmark.json leaves in the parity stage's folder.
+_PARITY_DETAIL = ("failures", "xnnpack_ops")
+
+
 def _names(abbr: Sequence[str], row: np.ndarray) -> list[str]:
     return [a for a, on in zip(abbr, row) if on]
+
+
+def _model_card(profile, prepared, splits, data_spec: str, by: dict[str, ModelResult],
+                int8_side: dict, export: dict) -> dict:
+    """``model_card.json``: what the model is, what it was trained on, how it scores."""
+    student = by["student-kd"]
+    return {
+        "name": f"LRH-Net ({profile.student.variant}) on {','.join(student.leads)}",
+        "version": __version__, "data": {"spec": data_spec, "cache_key": prepared.manifest.get("key"),
+                                         "attribution": data_attribution(data_spec),
+                                         "records": len(prepared),
+                                         "splits": {k: int(len(v)) for k, v in splits.items()}},
+        "leads": list(student.leads), "classes": list(prepared.classes.classes),
+        "abbreviations": list(prepared.classes.abbreviations),
+        "thresholds": [float(t) for t in int8_side["thresholds"]],
+        "preprocessing": int8_side.get("preprocessing"),
+        "metrics": {r.name: {"test": r.metrics, **({"val": r.val_metrics} if r.val_metrics else {})}
+                    for r in by.values()},
+        "footprint": export.get("footprint"), "tflite_sha256": export.get("sha256"),
+        "kd": {"scheme": profile.kd.scheme, "loss": profile.kd.loss, "alpha": profile.kd.alpha,
+               "temperature": profile.kd.temperature,
+               "teacher_weights": list(profile.kd.teacher_weights)},
+        "intended_use": ("Research and engineering demonstration of knowledge distillation and "
+                         "microcontroller deployment. Not a medical device; "
+                         + ("on the synthetic default the numbers say nothing about clinical "
+                            "performance." if str(data_spec).startswith("synthetic") else
+                            f"trained and scored on {data_attribution(data_spec)}: its test "
+                            "split says how it does on that data, not on other populations, "
+                            "devices or electrode placements.")),
+    }
+
+
+def _keras_result(name: str, summary: dict, prepared, ecg12: np.ndarray,
+                  demo: np.ndarray) -> ModelResult:
+    """A trained stage's model as the report shows it, scored as the stage scored it."""
+    model, side = load_model(Path(summary["model_dir"]))
+    scored = Path(summary["model_dir"]).parent / PREDICTIONS_FILE
+    if scored.exists():  # the test probabilities the stage scored (its own windows)
+        probs = load_predictions(scored)["test"]["probs"].astype(np.float64)
+    else:  # a stage folder from before predictions were saved
+        idx = lead_indices(side["leads"], prepared.leads)
+        probs = predict_probs(model, {"ecg": ecg12[..., idx], "demo": demo})
+    hist = Path(summary["model_dir"]).parent / "train" / "history.csv"
+    return ModelResult(name, tuple(side["leads"]), count_params(model)["trainable"],
+                       count_macs(model), side["metrics"]["test"], probs,
+                       hist if hist.exists() else None, val_metrics=side["metrics"].get("val"))
+
+
+#: Report name of each trained Keras model → the build stage that trained it.
+_KERAS_STAGES = {"teacher-12": "teacher-12", "teacher-reduced": "teacher-reduced",
+                 "student-none": "student-none", "student-kd": "student-kd"}
+
+
+def _stage_results(stages: dict, prepared, ecg12: np.ndarray,
+                   demo: np.ndarray) -> dict[str, ModelResult]:
+    """Report name → :class:`ModelResult` for the four Keras models and the int8 student."""
+    by = {name: _keras_result(name, stages[stage].summary, prepared, ecg12, demo)
+          for name, stage in _KERAS_STAGES.items()}
+    int8 = stages["int8"].summary
+    lat = int8["latency_ms"]
+    by["teacher-12"].latency_ms = lat.get("teacher_float")
+    by["teacher-12"].tflite_bytes = int8.get("teacher_float_bytes")
+    by["student-kd"].latency_ms = lat.get("student_float")
+    by["student-kd"].tflite_bytes = int8.get("float_bytes")
+    kd = by["student-kd"]
+    by["student-int8"] = ModelResult("student-int8", kd.leads, kd.params, kd.macs,
+                                     int8["test_metrics"], np.load(Path(int8["test_probs"])),
+                                     None, lat.get("student_int8"), int8["tflite_bytes"])
+    return by
 
 
 def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages: dict,
@@ -365,40 +439,13 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
     window = int(prepared.pre.window)
     ecg12, demo, y_test = eval_windows(prepared, test, window)
     y_test = y_test.astype(bool)
-
-    def keras_result(name: str, stage: str) -> ModelResult:
-        s = stages[stage].summary
-        model, side = load_model(Path(s["model_dir"]))
-        scored = Path(s["model_dir"]).parent / PREDICTIONS_FILE
-        if scored.exists():  # the test probabilities the stage scored (its own windows)
-            probs = load_predictions(scored)["test"]["probs"].astype(np.float64)
-        else:  # a stage folder from before predictions were saved
-            idx = lead_indices(side["leads"], prepared.leads)
-            probs = predict_probs(model, {"ecg": ecg12[..., idx], "demo": demo})
-        hist = Path(s["model_dir"]).parent / "train" / "history.csv"
-        return ModelResult(name, tuple(side["leads"]), count_params(model)["trainable"],
-                           count_macs(model), side["metrics"]["test"], probs,
-                           hist if hist.exists() else None,
-                           val_metrics=side["metrics"].get("val"))
-
-    results = [keras_result("teacher-12", "teacher-12"),
-               keras_result("teacher-reduced", "teacher-reduced"),
-               keras_result("student-none", "student-none"),
-               keras_result("student-kd", "student-kd")]
+    by = _stage_results(stages, prepared, ecg12, demo)
+    results = list(by.values())
     int8 = stages["int8"].summary
     qat = stages["qat"].summary
     lat = int8["latency_ms"]
-    results[0].latency_ms = lat.get("teacher_float")
-    results[0].tflite_bytes = int8.get("teacher_float_bytes")
-    results[3].latency_ms = lat.get("student_float")
-    results[3].tflite_bytes = int8.get("float_bytes")
-    int8_probs = np.load(Path(int8["test_probs"]))
     int8_side = read_json(Path(int8["int8"]).with_suffix(".json"))
     thresholds = np.asarray(int8_side["thresholds"], dtype=float)
-    results.append(ModelResult("student-int8", results[3].leads, results[3].params, results[3].macs,
-                               int8["test_metrics"], int8_probs, None, lat.get("student_int8"),
-                               int8["tflite_bytes"]))
-    by = {r.name: r for r in results}
     exp = stages["export"].summary
     par = stages["parity"].summary
 
@@ -435,14 +482,9 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
                                           - metric("student-none", "auroc"))),
         "qat_drop_points": None if f_score is None or q_score is None else 100.0 * (f_score - q_score),
         "qat_model_score": qat.get("test_score"),
-        "parity": par.get("exact_tflm_ref"), "parity_max_lsb_xnnpack": par.get("max_lsb_xnnpack"),
-        "parity_decision_agreement": par.get("decision_agreement"),
-        "parity_windows": par.get("n_windows"), "parity_max_lsb_tflm": par.get("max_lsb_tflm"),
-        "parity_passed": par.get("passed"), "parity_summary": par.get("line"),
-        "parity_max_lsb_xnnpack_op": par.get("max_lsb_xnnpack_op"),
-        "parity_xnnpack_op_worst": par.get("xnnpack_op_worst"),
-        "parity_xnnpack_within_1lsb": par.get("xnnpack_within_1lsb"),
-        "parity_xnnpack_decision_agreement": par.get("xnnpack_decision_agreement"),
+        # The parity stage's report as it wrote it (lrh_tflm.tflite.parity.ParityReport),
+        # without its per-window failure and per-operator lists (those stay in parity/).
+        "parity": {k: v for k, v in par.items() if k not in _PARITY_DETAIL},
         "test_records": int(len(test)), "classes": abbr,
         "stage_seconds": stage_seconds,
         # Measured on the emulated Cortex-M4F when the build ran with --emulate.
@@ -451,33 +493,11 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
     # Example strips: the first few test records, with the int8 student's decisions.
     idx = lead_indices(by["student-kd"].leads, prepared.leads)
     pick = np.arange(min(4, len(test)))
-    pred = int8_probs >= thresholds
+    pred = by["student-int8"].probs >= thresholds
     strips = Strips(ecg12[pick, 0][..., idx], by["student-kd"].leads, float(prepared.pre.fs),
                     [prepared.names[test[i]] for i in pick],
                     [_names(abbr, y_test[i]) for i in pick], [_names(abbr, pred[i]) for i in pick])
-    card = {
-        "name": f"LRH-Net ({profile.student.variant}) on {bench['leads']}",
-        "version": __version__, "data": {"spec": data_spec, "cache_key": prepared.manifest.get("key"),
-                                         "attribution": data_attribution(data_spec),
-                                         "records": len(prepared),
-                                         "splits": {k: int(len(v)) for k, v in splits.items()}},
-        "leads": list(by["student-kd"].leads), "classes": classes, "abbreviations": abbr,
-        "thresholds": thresholds.tolist(),
-        "preprocessing": int8_side.get("preprocessing"),
-        "metrics": {r.name: {"test": r.metrics, **({"val": r.val_metrics} if r.val_metrics else {})}
-                    for r in results},
-        "footprint": exp.get("footprint"), "tflite_sha256": exp.get("sha256"),
-        "kd": {"scheme": profile.kd.scheme, "loss": profile.kd.loss, "alpha": profile.kd.alpha,
-               "temperature": profile.kd.temperature,
-               "teacher_weights": list(profile.kd.teacher_weights)},
-        "intended_use": ("Research and engineering demonstration of knowledge distillation and "
-                         "microcontroller deployment. Not a medical device; "
-                         + ("on the synthetic default the numbers say nothing about clinical "
-                            "performance." if str(data_spec).startswith("synthetic") else
-                            f"trained and scored on {data_attribution(data_spec)}: its test "
-                            "split says how it does on that data, not on other populations, "
-                            "devices or electrode placements.")),
-    }
+    card = _model_card(profile, prepared, splits, data_spec, by, int8_side, exp)
     notes = [f"Data: `{data_spec}` ({data_attribution(data_spec)}) — {len(prepared)} records; "
              f"test split {len(test)} records "
              + (f"(centre windows of {window} samples at {prepared.pre.fs:g} Hz)."
