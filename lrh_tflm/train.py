@@ -23,6 +23,7 @@ saved folder.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import shutil
 import time
@@ -35,10 +36,14 @@ import tensorflow as tf
 import tf_keras
 
 from lrh_tflm import metrics as M
+from lrh_tflm.artifact import config_from_dict, load_model, read_sidecar, save_model
 from lrh_tflm.config import KDConfig, TrainConfig
+from lrh_tflm.data.pipeline import eval_windows, grid_positions, grid_windows, make_dataset
 from lrh_tflm.data.sources import data_attribution
 from lrh_tflm.distill import TEACHER_LOGITS, Distiller, auroc_metric, distillation_loss
 from lrh_tflm.io import finite, read_history, read_json, write_json_atomic
+from lrh_tflm.leads import lead_indices, parse_leads
+from lrh_tflm.models import build_model
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 HISTORY_FILE = "history.csv"
@@ -369,9 +374,6 @@ def teacher_logit_table(model, prepared, indices, *, window: int, step: int,
     np.ndarray
         float32 ``(len(prepared), P, C)``, P from :func:`lrh_tflm.data.pipeline.grid_positions`.
     """
-    import hashlib
-
-    from lrh_tflm.data.pipeline import grid_positions, grid_windows
 
     indices = np.asarray(indices, dtype=np.int64)
     path = None
@@ -525,7 +527,6 @@ def training_data(prepared, splits: dict, cfg: TrainConfig, *, teachers: Sequenc
         Training and validation ``tf.data`` datasets and the ``(inputs, y)`` NumPy
         validation windows (``eval_hop`` windows per record) for selection and thresholds.
     """
-    from lrh_tflm.data.pipeline import eval_windows, make_dataset
 
     window = int(prepared.pre.window)
     attach = None
@@ -584,10 +585,6 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
     -------
     TrainedModel
     """
-    from lrh_tflm.artifact import config_from_dict, load_model, read_sidecar, save_model
-    from lrh_tflm.data.pipeline import eval_windows
-    from lrh_tflm.leads import lead_indices, parse_leads
-    from lrh_tflm.models import build_model
 
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")

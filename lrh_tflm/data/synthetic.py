@@ -34,6 +34,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import scipy.io
+from tqdm import tqdm
 
 from lrh_tflm.config import SynthConfig
 from lrh_tflm.data.labels import describe
@@ -713,7 +714,6 @@ def write_dataset(out: Path, cfg: SynthConfig, progress: bool = True,
     DatasetError
         If ``out`` holds other files, or the configuration asks for no records.
     """
-    from tqdm import tqdm
 
     out = Path(out)
     if cfg.records < 1:

@@ -20,6 +20,7 @@ Instruction counts are exact (the CMSDK timer ticks once per 40 instructions und
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -31,18 +32,24 @@ from typing import Sequence
 
 import numpy as np
 
+from lrh_tflm.config import SynthConfig
+from lrh_tflm.data.synthetic import simulate
 from lrh_tflm.device.codegen import parse_c_array
 from lrh_tflm.device.hostbuild import (
     FIRMWARE_DIR,
     DeviceSettings,
     FirmwareError,
     HostBuild,
+    build_host,
     have_tool,
     run_host,
     run_host_frames,
     settings_value,
 )
-from lrh_tflm.device.protocol import decide
+from lrh_tflm.device.protocol import decide, encode_sample_frames
+from lrh_tflm.io import read_json, write_json_atomic
+from lrh_tflm.leads import LEADS
+from lrh_tflm.tflite.runtime import make_runner
 
 #: Where the project keeps the third-party trees (``../shared/third_party`` from the repo).
 THIRD_PARTY_DIR = FIRMWARE_DIR.parent.parent / "shared" / "third_party"
@@ -142,7 +149,6 @@ def build_elf(tflm_dir: Path, *, settings_dir: Path | None = None, model_dir: Pa
 
 
 def _files_key(settings_dir: Path, model_dir: Path) -> str:
-    import hashlib
     h = hashlib.sha256()
     for path in (Path(settings_dir) / "model_settings.h", Path(model_dir) / "model_data.h",
                  Path(model_dir) / "model_ops.h"):
@@ -284,7 +290,6 @@ def host_outputs(tflite_bytes: bytes, windows_q: np.ndarray, settings_dir: Path)
     The demographics input (if any) gets the firmware's default vector, quantised as the
     sketch does (``kDemographicsDefault`` with the tensor's own scale and zero point).
     """
-    from lrh_tflm.tflite.runtime import make_runner
     settings = DeviceSettings.from_header(settings_dir)
     runner = make_runner(tflite_bytes, "tflm", arena_size=settings.arena_bytes)
     demo = runner.quantize_demo(np.asarray(settings.demographics_default, np.float32)[None]) \
@@ -441,9 +446,6 @@ def arena_bytes(settings_dir: Path) -> int:
 def synthetic_stream_uv(settings: DeviceSettings, windows: int, seed: int = 0) -> np.ndarray:
     """``(n, leads)`` int16 µV of a synthetic ECG (the built-in generator) holding ``windows``
     windows at the model's rate and hop: a signal for checking arithmetic, not a diagnosis."""
-    from lrh_tflm.config import SynthConfig
-    from lrh_tflm.data.synthetic import simulate
-    from lrh_tflm.leads import LEADS
 
     n = settings.window + settings.hop * (windows - 1)
     cfg = SynthConfig(fs=int(round(settings.fs)), seconds=n / settings.fs + 1.0, seed=seed)
@@ -477,8 +479,6 @@ def emulated_check(settings_dir: Path, tflm_dir: Path, *, host_build: HostBuild 
         board used, the ELF's sizes and the real-time figures at :data:`BOARD_HZ` for
         :data:`CPI_RANGE`.
     """
-    from lrh_tflm.device.hostbuild import build_host
-    from lrh_tflm.device.protocol import encode_sample_frames
 
     settings_dir = Path(settings_dir)
     settings = DeviceSettings.from_header(settings_dir)
@@ -550,7 +550,6 @@ def emulate_export(files_dir: Path, tflm_dir: Path | None = None, *, windows: in
         When QEMU/the toolchain/the tree are missing, or the board's outputs or decisions differ
         from the host's (the message names the first differences).
     """
-    from lrh_tflm.io import read_json, write_json_atomic
 
     files_dir = Path(files_dir)
     tflm_dir = Path(tflm_dir) if tflm_dir else flavour_dir("cmsis-nn")

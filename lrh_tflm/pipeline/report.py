@@ -16,6 +16,7 @@ from lrh_tflm import __version__
 from lrh_tflm.artifact import load_model
 from lrh_tflm.data.pipeline import eval_windows
 from lrh_tflm.data.sources import data_attribution
+from lrh_tflm.device.emulator import emulate_summary
 from lrh_tflm.io import read_history, read_json, write_json_atomic, write_text_atomic
 from lrh_tflm.leads import lead_indices
 from lrh_tflm.models.footprint import count_macs, count_params
@@ -72,6 +73,8 @@ class Strips:
 
 
 def _plt():
+    # matplotlib on first figure (a second of import), with the file-only backend unless the
+    # caller chose one.
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -507,8 +510,6 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
              f"Profile `{profile.name}`, KD `{profile.kd.scheme}` ({profile.kd.loss}), student "
              f"`{profile.student.variant}`, quantisation `{profile.quant.mode}`."]
     if "emulate" in stages:
-        from lrh_tflm.device.emulator import emulate_summary
-
         notes.append("Firmware measured on the " + emulate_summary(stages["emulate"].summary)
                      + " (`--emulate`; QEMU counts instructions, the cycles per instruction "
                        "of a real Cortex-M4 with flash wait states are the stated range).")
