@@ -12,6 +12,7 @@ import sys
 import click
 
 from lrh_tflm import __version__
+from lrh_tflm.tfquiet import VERBOSE_ENV, quiet_tensorflow
 
 #: command name → (module, attribute, one-line help shown by ``--help`` without importing)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -52,12 +53,16 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lrh-tflm")
-def cli():
+@click.option("--verbose", is_flag=True,
+              help=f"Show TensorFlow's own start-up messages (also {VERBOSE_ENV}=1).")
+def cli(verbose):
     """lrh-tflm: LRH-Net knowledge distillation, from 12-lead ECG to a microcontroller.
 
     Start with `lrh-tflm build --leads 2`: it trains on the built-in synthetic set
     (or on --data) and writes a firmware-ready int8 model.
     """
+    if not verbose:
+        quiet_tensorflow()  # a hook only: TensorFlow loads when a command needs it
 
 
 def main(argv=None):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,8 @@ def copy_sample(samples_dir, tmp_path):
 # ----------------------------------------------------------------------------- smoke build
 #: ``python -m lrh_tflm.cli``: the CLI in a fresh process, so a test can kill it.
 CLI = (sys.executable, "-m", "lrh_tflm.cli")
+#: A line of TensorFlow's C++ log (``E0000 …``, ``I0000 …``) or absl's pre-init notice.
+TF_LOG_LINE = re.compile(r"^([IWEF]\d{4} \d|WARNING: All log messages before absl)", re.M)
 
 
 def run_cli(args, *, cache: Path, timeout: float = 600, check: bool = False):
@@ -66,7 +69,10 @@ def run_cli(args, *, cache: Path, timeout: float = 600, check: bool = False):
     stdout and stderr are captured as text; with ``check`` a non-zero exit fails the test
     showing the output.
     """
-    env = {**os.environ, "LRH_TFLM_CACHE": str(cache), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # As a user runs it: TensorFlow's start-up noise is the CLI's to silence (tfquiet).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "LRH_TFLM_VERBOSE")}
+    env["LRH_TFLM_CACHE"] = str(cache)
     res = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=env,
                          timeout=timeout)
     if check and res.returncode != 0:
@@ -82,6 +88,7 @@ class SmokeBuild:
     out: Path
     cache: Path
     stdout: str
+    stderr: str
 
 
 @pytest.fixture(scope="session")
@@ -96,4 +103,4 @@ def smoke_build(tmp_path_factory, smoke_cache) -> SmokeBuild:
     out = tmp_path_factory.mktemp("smoke_build") / "build"
     res = run_cli(["build", "--profile", "smoke", "--out", out, "--quiet", "--workers", "1"],
                   cache=smoke_cache, check=True)
-    return SmokeBuild(out=out, cache=smoke_cache, stdout=res.stdout)
+    return SmokeBuild(out=out, cache=smoke_cache, stdout=res.stdout, stderr=res.stderr)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, run_cli
+from conftest import CLI, TF_LOG_LINE, run_cli
 
 STAGES = ("data", "teacher-12", "teacher-reduced", "student-kd", "student-none", "qat", "int8",
           "parity", "export")
@@ -49,6 +49,8 @@ def test_every_stage_finished_with_its_summary(smoke_build):
     lines = _stage_lines(smoke_build.stdout)
     for stage in STAGES:
         assert "done in" in lines[stage], lines.get(stage)
+    # Quiet by default: TensorFlow's start-up lines (cuInit errors, absl notices) never show.
+    assert not TF_LOG_LINE.search(smoke_build.stderr), smoke_build.stderr[:2000]
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import TF_LOG_LINE, run_cli
 
 EVAL = ("--data", "synthetic", "--profile", "smoke", "--split", "test")
 
@@ -24,6 +24,8 @@ def test_keras_student_prints_scores_and_class_table(smoke_build):
     for abbr in classes:
         assert f"\n{abbr} " in table, abbr
     assert "(test, 31 records, 0 skipped)" in res.stdout
+    # A newcomer's screen: no TensorFlow start-up lines (cuInit errors, absl notices).
+    assert not TF_LOG_LINE.search(res.stderr), res.stderr[:2000]
 
 
 @pytest.mark.slow
