@@ -10,6 +10,11 @@
 #
 # OPS are the schema's names (ADD CONV_2D MEAN ...), read from model_ops.h's op comment.
 
+# One spelling per tree: .../main/../shared/x and .../shared/x (and a symlink to it) are the
+# same tree, so they share one object folder and archive (the folder is keyed by the flags,
+# which carry the path).
+override TFLM_DIR := $(or $(realpath $(TFLM_DIR)),$(TFLM_DIR))
+
 tflm_root = $(if $(wildcard $(1)/src/tensorflow),$(1)/src,$(1))
 tflm_has_cmsis_nn = $(wildcard $(call tflm_root,$(1))/tensorflow/lite/micro/kernels/cmsis_nn)
 
