@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LEADS ?= 2
 PROFILE ?= default
+# Test workers (pytest-xdist); tests of one module, and those sharing the smoke build, share one.
+TEST_WORKERS ?= 2
 
 .PHONY: venv demo test smoke clean
 
@@ -23,7 +25,7 @@ smoke: venv
 	$(BIN)/lrh-tflm build --leads $(LEADS) --profile smoke --out build/smoke
 
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 clean:
 	rm -rf build firmware/build .pytest_cache

@@ -104,3 +104,21 @@ def smoke_build(tmp_path_factory, smoke_cache) -> SmokeBuild:
     res = run_cli(["build", "--profile", "smoke", "--out", out, "--quiet", "--workers", "1"],
                   cache=smoke_cache, check=True)
     return SmokeBuild(out=out, cache=smoke_cache, stdout=res.stdout, stderr=res.stderr)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "xdist_group(name): tests that share one xdist worker")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Where tests run under pytest-xdist (`make test`: two workers, ``--dist loadgroup``).
+
+    A module's tests stay on one worker, so its module-scoped fixtures (trained models, ELF
+    builds) are made once; every test that uses the session's smoke build joins the worker
+    that builds it.  Without xdist the marks change nothing.
+    """
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            group = ("smoke-build" if "smoke_build" in getattr(item, "fixturenames", ())
+                     else item.module.__name__)
+            item.add_marker(pytest.mark.xdist_group(group))

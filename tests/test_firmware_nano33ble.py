@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from lrh_tflm.device.hostbuild import FIRMWARE_DIR
+from lrh_tflm.device.hostbuild import FIRMWARE_DIR, build_lock
 
 from conftest import SHARED_DIR, require_shared
 
@@ -31,12 +31,13 @@ def nano_build():
     for sub in ("Chirale_TensorFlowLite", "ArduinoCore-mbed", "ArduinoCore-API", "ArduinoBLE"):
         require_shared(THIRD_PARTY / sub)
     _require_tool("arm-none-eabi-g++")
-    proc = subprocess.run(
-        ["make", "-C", str(FIRMWARE_DIR), "-j2", "nano33ble",
-         f"TFLM_DIR={THIRD_PARTY / 'Chirale_TensorFlowLite'}",
-         f"CORE_DIR={THIRD_PARTY / 'ArduinoCore-mbed'}", f"API_DIR={THIRD_PARTY / 'ArduinoCore-API'}",
-         f"BLE_DIR={THIRD_PARTY / 'ArduinoBLE'}"],
-        capture_output=True, text=True, timeout=1800)
+    with build_lock(FIRMWARE_DIR):
+        proc = subprocess.run(
+            ["make", "-C", str(FIRMWARE_DIR), "-j2", "nano33ble",
+             f"TFLM_DIR={THIRD_PARTY / 'Chirale_TensorFlowLite'}",
+             f"CORE_DIR={THIRD_PARTY / 'ArduinoCore-mbed'}",
+             f"API_DIR={THIRD_PARTY / 'ArduinoCore-API'}", f"BLE_DIR={THIRD_PARTY / 'ArduinoBLE'}"],
+            capture_output=True, text=True, timeout=1800)
     return proc
 
 

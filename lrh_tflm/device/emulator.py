@@ -41,6 +41,7 @@ from lrh_tflm.device.hostbuild import (
     FirmwareError,
     HostBuild,
     build_host,
+    build_lock,
     have_tool,
     run_host,
     run_host_frames,
@@ -140,7 +141,8 @@ def build_elf(tflm_dir: Path, *, settings_dir: Path | None = None, model_dir: Pa
             f"QEMU_NAME={name}", f"QEMU_BUILD={build_dir.resolve()}", f"QEMU_HZ={board_hz}",
             f"QEMU_OPT={opt}",
             f"SETTINGS_DIR={settings_dir.resolve()}", f"MODEL_DIR={model_dir.resolve()}"]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    with build_lock(firmware_dir):
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise EmulatorError(f"make qemu ({name}) failed (exit {proc.returncode}):\n{log[-4000:]}")

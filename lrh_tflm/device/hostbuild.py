@@ -12,6 +12,8 @@ No TensorFlow here; the only external tools are ``make``, ``g++`` and, for :func
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import re
@@ -19,6 +21,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -76,11 +79,33 @@ def have_tool(name: str) -> bool:
     return shutil.which(name) is not None
 
 
+@contextlib.contextmanager
+def build_lock(firmware_dir: Path) -> Iterator[None]:
+    """Hold ``firmware_dir/build/.lock`` while one process runs make there.
+
+    Builds share objects (the TFLM archives under ``build/tflm/`` serve every model with the
+    same ops), so two processes (two test workers, two exports) take turns instead of
+    compiling the same files at once.
+    """
+    if not Path(firmware_dir).is_dir():  # make itself says what is missing
+        yield
+        return
+    lock = Path(firmware_dir) / "build" / ".lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _make(args: list[str], firmware_dir: Path, timeout: float) -> str:
     if not have_tool("make"):
         raise FirmwareError("`make` is not installed; it is needed to build the firmware")
-    proc = subprocess.run(["make", "-s", "-C", str(firmware_dir), *args], capture_output=True,
-                          text=True, timeout=timeout)
+    with build_lock(firmware_dir):
+        proc = subprocess.run(["make", "-s", "-C", str(firmware_dir), *args],
+                              capture_output=True, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise FirmwareError(f"make {' '.join(args)} failed (exit {proc.returncode}):\n{out}")
@@ -407,6 +432,6 @@ def build_arm(settings_dir: Path | None = None, model_dir: Path | None = None,
 
 
 __all__ = ["FIRMWARE_DIR", "SKETCH_DIR", "write_sketch", "FirmwareError", "HostBuild", "HostWindows", "DeviceSettings",
-           "have_tool", "default_settings_dir", "build_host", "run_core_tests",
+           "have_tool", "build_lock", "default_settings_dir", "build_host", "run_core_tests",
            "parse_host_output", "settings_value", "run_host", "run_host_frames", "check_sketch",
            "build_arm"]
