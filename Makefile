@@ -5,7 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LEADS ?= 2
 PROFILE ?= default
-# Test workers (pytest-xdist); tests of one module, and those sharing the smoke build, share one.
+# Test workers (pytest-xdist): a file's tests run on one worker (its module fixtures are made
+# once); the smoke build is made once per run and shared (tests/conftest.py).
 TEST_WORKERS ?= 2
 
 .PHONY: venv demo test smoke clean
@@ -25,7 +26,7 @@ smoke: venv
 	$(BIN)/lrh-tflm build --leads $(LEADS) --profile smoke --out build/smoke
 
 test: venv
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf build firmware/build .pytest_cache

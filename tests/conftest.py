@@ -1,6 +1,9 @@
 """Shared pytest fixtures: where the real PhysioNet sample records live, and copies of them."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
 import re
 import shutil
@@ -91,34 +94,46 @@ class SmokeBuild:
     stderr: str
 
 
+def _run_dir(tmp_path_factory, name: str) -> Path:
+    """A folder of this test run shared by every pytest-xdist worker (each worker has its own
+    base temp folder; their parent is the run's)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    path = base / name
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def _exclusive(folder: Path):
+    """Hold ``folder/.lock``: one worker makes what the others then reuse."""
+    with open(folder / ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def smoke_cache(tmp_path_factory) -> Path:
-    """A session cache folder: the synthetic set and prepared caches are made once."""
-    return tmp_path_factory.mktemp("lrh_cache")
+    """The run's cache folder: the synthetic set and prepared caches are made once (cache
+    writes are atomic, so workers share it safely)."""
+    return _run_dir(tmp_path_factory, "lrh_cache")
 
 
 @pytest.fixture(scope="session")
 def smoke_build(tmp_path_factory, smoke_cache) -> SmokeBuild:
-    """Run the smoke build once (about 1.5 min on 2 cores) and share it."""
-    out = tmp_path_factory.mktemp("smoke_build") / "build"
-    res = run_cli(["build", "--profile", "smoke", "--out", out, "--quiet", "--workers", "1"],
-                  cache=smoke_cache, check=True)
-    return SmokeBuild(out=out, cache=smoke_cache, stdout=res.stdout, stderr=res.stderr)
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "xdist_group(name): tests that share one xdist worker")
-
-
-def pytest_collection_modifyitems(config, items):
-    """Where tests run under pytest-xdist (`make test`: two workers, ``--dist loadgroup``).
-
-    A module's tests stay on one worker, so its module-scoped fixtures (trained models, ELF
-    builds) are made once; every test that uses the session's smoke build joins the worker
-    that builds it.  Without xdist the marks change nothing.
-    """
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            group = ("smoke-build" if "smoke_build" in getattr(item, "fixturenames", ())
-                     else item.module.__name__)
-            item.add_marker(pytest.mark.xdist_group(group))
+    """Run the smoke build once per test run (about 1.5 min on 2 cores) and share it: the
+    first worker that asks builds it, the others wait for it and read its output."""
+    folder = _run_dir(tmp_path_factory, "smoke_build")
+    out, result = folder / "build", folder / "result.json"
+    with _exclusive(folder):
+        if not result.is_file():
+            res = run_cli(["build", "--profile", "smoke", "--out", out, "--quiet", "--workers",
+                           "1"], cache=smoke_cache, check=True)
+            result.write_text(json.dumps({"stdout": res.stdout, "stderr": res.stderr}))
+    printed = json.loads(result.read_text())
+    return SmokeBuild(out=out, cache=smoke_cache, stdout=printed["stdout"],
+                      stderr=printed["stderr"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -63,7 +64,9 @@ def test_notebook_runs_top_to_bottom(kernel_env):
     t0 = time.perf_counter()
     client.execute()  # raises CellExecutionError naming the cell on any error
     seconds = time.perf_counter() - t0
-    assert seconds < 180, f"the walkthrough took {seconds:.0f} s (budget 3 min)"
+    # 3 min of an idle 2-core machine; beside a second test worker it gets half of it.
+    budget = 180 * (2 if os.environ.get("PYTEST_XDIST_WORKER") else 1)
+    assert seconds < budget, f"the walkthrough took {seconds:.0f} s (budget {budget} s)"
 
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert not [o for c in code for o in c.outputs if o["output_type"] == "error"]
