@@ -294,8 +294,10 @@ def listing_fingerprint(refs: Sequence[RecordRef]) -> str:
         folder, sep, name = text.rpartition(os.sep)
         folder = (folder or os.sep) if sep else "."
         candidates = [name]
-        if name.endswith(".hea") and name != ".hea":
-            candidates += [name[:-4] + ".mat", name[:-4] + ".dat"]
+        if name.lower().endswith(".hea") and len(name) > 4:
+            # Upper-case signal files last, so the usual records hash as they always did.
+            candidates += [name[:-4] + ".mat", name[:-4] + ".dat", name[:-4] + ".MAT",
+                           name[:-4] + ".DAT"]
         if folder not in entries:
             try:
                 entries[folder] = set(os.listdir(folder))
