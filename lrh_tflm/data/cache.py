@@ -64,7 +64,7 @@ from lrh_tflm.data.record import (
 from lrh_tflm.io import config_hash, read_json, write_json_atomic
 
 #: Bumped whenever the folder layout or the preprocessing code changes meaning.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: flat leads among live ones kept as zeros; warnings in problems.json
 #: Upper bound on records per task sent to a worker process.
 _MAX_CHUNK = 64
 #: Fewer records than this are processed in-process when workers would have to be spawned.
