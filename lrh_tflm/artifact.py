@@ -27,6 +27,7 @@ sidecar back into what consumers need; they are the only parsers of those fields
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -38,6 +39,7 @@ import lrh_tflm
 from lrh_tflm.config import DEFAULT_SMOOTHING as CONFIG_DEFAULT_SMOOTHING
 from lrh_tflm.config import PreprocessConfig, StudentConfig, TeacherConfig
 from lrh_tflm.io import sha256_bytes, to_jsonable, write_bytes_atomic, write_json_atomic
+from lrh_tflm.leads import LeadError, canonical_name
 
 WEIGHTS_FILE = "model.weights.h5"
 SIDECAR_FILE = "sidecar.json"
@@ -251,9 +253,15 @@ def read_bundle_sidecar(model_path: Path, sidecar: Path | None = None) -> dict:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not a valid JSON sidecar ({err})") from None
+    if not isinstance(data, dict):
+        raise SidecarError(f"{path}: a sidecar is a JSON object, not {type(data).__name__}")
     missing = [k for k in BUNDLE_REQUIRED if k not in data]
     if missing:
         raise ValueError(f"{path}: sidecar lacks {', '.join(missing)}")
+    try:
+        Sidecar.from_dict(data)  # one error naming the sidecar, not one per record
+    except (SidecarError, TypeError, ValueError, KeyError) as err:
+        raise SidecarError(f"sidecar {path}: {err}") from None
     return data
 
 
@@ -340,6 +348,33 @@ def sidecar_thresholds(sidecar: dict, codes: Sequence[str]) -> list[float]:
     return th
 
 
+def _check_preprocessing(pre: PreprocessConfig) -> None:
+    """Raise :class:`SidecarError` for settings no record could be preprocessed with: checked
+    once when the sidecar is read, not found again in every record."""
+    try:
+        leads = tuple(canonical_name(str(lead)) for lead in pre.leads)
+    except LeadError as err:
+        raise SidecarError(f"leads: {err}") from None
+    if not leads or len(set(leads)) != len(leads):
+        raise SidecarError(f"leads {list(pre.leads)}: need one or more distinct leads")
+    try:
+        fs, window = float(pre.fs), int(pre.window)
+        low, high = (float(f) for f in pre.band_hz)
+        order = int(pre.filter_order)
+    except (TypeError, ValueError):
+        raise SidecarError(f"fs {pre.fs!r}, window {pre.window!r}, band_hz {pre.band_hz!r} or "
+                           f"filter_order {pre.filter_order!r} is not a number") from None
+    if not math.isfinite(fs) or fs <= 0:
+        raise SidecarError(f"fs {pre.fs!r}: the sampling rate must be a positive number of Hz")
+    if window < 1 or window != pre.window:
+        raise SidecarError(f"window {pre.window!r}: must be a positive number of samples")
+    if not 0 < low < high < fs / 2 or order < 1:
+        raise SidecarError(f"band-pass {low:g}–{high:g} Hz (order {order}) does not fit "
+                           f"0 < low < high < fs/2 = {fs / 2:g} Hz")
+    if pre.normalise not in ("zscore", "none"):
+        raise SidecarError(f"normalise {pre.normalise!r}: expected 'zscore' or 'none'")
+
+
 @dataclass(frozen=True)
 class Sidecar:
     """What a model's sidecar says, typed: the one reading of its fields every consumer uses.
@@ -392,9 +427,15 @@ class Sidecar:
         SidecarError
             Classes, abbreviations or thresholds that do not pair up, bad smoothing.
         """
-        pre = preprocess_config(sidecar)
+        try:
+            pre = preprocess_config(sidecar)
+        except (TypeError, ValueError) as err:
+            raise SidecarError(f"unusable preprocessing settings ({err})") from None
+        _check_preprocessing(pre)
         codes, abbr = sidecar_classes(sidecar)
         hop = sidecar.get("hop")
+        if hop is not None and (not isinstance(hop, int) or isinstance(hop, bool) or hop < 1):
+            raise SidecarError(f"hop {hop!r} is not a positive number of samples")
         return cls(leads=tuple(pre.leads), fs=float(pre.fs), window=int(pre.window),
                    codes=tuple(codes), abbreviations=tuple(abbr),
                    thresholds=tuple(sidecar_thresholds(sidecar, codes)), preprocessing=pre,

@@ -73,7 +73,9 @@ def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str
     Returns
     -------
     dict
-        ``metrics`` (:func:`lrh_tflm.metrics.evaluate`), ``records``, ``missing_classes``, ...
+        ``metrics`` (:func:`lrh_tflm.metrics.evaluate`), ``records``, ``missing_classes``,
+        ``skipped`` (how many records), ``problems`` (``[record, reason]`` of each skipped
+        record), ``warnings`` (the same for records used despite a warning), ...
     """
     kind, side = read_any_sidecar(model)
     meta = Sidecar.from_dict(side)
@@ -83,6 +85,8 @@ def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str
     codes, abbr = list(meta.codes), list(meta.abbreviations)
     thresholds = np.asarray(meta.thresholds, dtype=float)
     space = "scored" if all(c[:1].isdigit() for c in codes) else _trained_label_set(side)
+    # A broken .tflite is found before any record is read.
+    predictor = Predictor(Path(model), side, runtime=runtime) if kind != "keras" else None
     prepared = prepare(source, pre, LabelConfig(space=space, min_count=0),
                        Path(cache_dir) / "prepared", problems=problems, workers=workers,
                        progress=progress)
@@ -107,8 +111,9 @@ def evaluate_model(model: Path, source, *, cache_dir: Path, problems, split: str
         keras_model, _ = load_model(Path(model))
         probs = predict_probs(keras_model, {"ecg": ecg, "demo": demo})
     else:
-        probs = Predictor(Path(model), side, runtime=runtime).predict_records(ecg, demo)
+        probs = predictor.predict_records(ecg, demo)
     result = M.evaluate(y, probs, codes, thresholds, abbr)
     return {"model": str(model), "kind": kind, "data": source.spec, "split": split,
             "records": int(len(idx)), "skipped": len(problems), "missing_classes": missing,
-            "classes": codes, "abbreviations": abbr, "metrics": result}
+            "classes": codes, "abbreviations": abbr, "metrics": result,
+            "problems": problems.as_pairs(), "warnings": problems.warning_pairs()}

@@ -18,7 +18,7 @@ import numpy as np
 
 from lrh_tflm.artifact import Sidecar
 from lrh_tflm.config import PreprocessConfig
-from lrh_tflm.data.challenge import read_challenge_record
+from lrh_tflm.data.challenge import find_file, not_a_file, read_challenge_record
 from lrh_tflm.data.preprocess import (
     demographics_vector,
     normalise_window,
@@ -27,17 +27,24 @@ from lrh_tflm.data.preprocess import (
 )
 from lrh_tflm.data.record import Record, RecordError
 from lrh_tflm.tflite.runtime import Runner, make_runner, quantize_array, sigmoid
+from lrh_tflm.tflite.schema import ModelFormatError
 
 #: Signal-file suffixes accepted in place of the header's.
 _RECORD_SUFFIXES = (".hea", ".mat", ".dat")
 
 
 def header_path(record: str | Path) -> Path:
-    """``.hea`` path of a record given as header, signal file or base name."""
+    """``.hea`` path of a record given as header, signal file or base name.
+
+    A header given as such is kept as spelt (``E01.HEA``); otherwise ``.hea`` is added, or
+    the ``.HEA`` beside the signal file when only that one exists (any case, one match).
+    """
     path = Path(record)
-    if path.suffix.lower() in _RECORD_SUFFIXES:
-        return path.with_suffix(".hea")
-    return path.with_name(path.name + ".hea")
+    if path.suffix.lower() == ".hea":
+        return path
+    base = path.with_suffix("") if path.suffix.lower() in _RECORD_SUFFIXES else path
+    hea = base.with_name(base.name + ".hea")
+    return find_file(hea) or hea
 
 
 def read_record(record: str | Path) -> Record:
@@ -50,12 +57,14 @@ def read_record(record: str | Path) -> Record:
     """
     hea = header_path(record)
     if not hea.is_file():
-        raise RecordError(hea.stem, f"header {hea} not found")
+        raise RecordError(hea.stem, f"header {hea} {not_a_file(hea)}")
     return read_challenge_record(hea, require_labels=False)
 
 
-def record_windows(record: Record, cfg: PreprocessConfig, hop: int) -> tuple[np.ndarray, np.ndarray]:
-    """Model-ready float windows of a record.
+def record_windows(record: Record, cfg: PreprocessConfig, hop: int,
+                   notes: list[tuple[str, ...]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Model-ready float windows of a record (``notes``, if given, receives its warnings:
+    :func:`~lrh_tflm.data.preprocess.check_record`).
 
     Returns
     -------
@@ -68,7 +77,7 @@ def record_windows(record: Record, cfg: PreprocessConfig, hop: int) -> tuple[np.
     RecordError
         For records the preprocessing rejects (too short, flat, missing leads …).
     """
-    x = prepare_signal(record, cfg)
+    x = prepare_signal(record, cfg, notes)
     windows = sliding_windows(x, cfg.window, hop)
     starts = np.arange(len(windows)) * hop if len(x) >= cfg.window else np.zeros(1, int)
     w = normalise_window(windows, cfg)
@@ -97,6 +106,8 @@ class RecordPrediction:
     starts_s: np.ndarray
     probabilities: np.ndarray
     decisions: np.ndarray
+    notes: tuple[str, ...] = ()
+    """Warnings about the record (unknown demographics, flat leads)."""
 
     @property
     def max_probability(self) -> np.ndarray:
@@ -124,7 +135,11 @@ class Predictor:
         self.cfg = self.meta.preprocessing
         self.codes, self.abbreviations = list(self.meta.codes), list(self.meta.abbreviations)
         self.thresholds = np.asarray(self.meta.thresholds, np.float64)
-        self.runner: Runner = make_runner(self.model_path.read_bytes(), runtime)
+        try:
+            self.runner: Runner = make_runner(self.model_path.read_bytes(), runtime)
+        except ModelFormatError as err:
+            # Name the file: the runtimes' messages do not know it.
+            raise ModelFormatError(f"{self.model_path}: {err}") from None
         shape = self.runner.ecg.shape
         if shape[-2:] != (self.cfg.window, len(self.cfg.leads)):
             raise ValueError(f"{self.model_path.name}: input {list(shape)} does not match the "
@@ -152,10 +167,12 @@ class Predictor:
 
     def predict_record(self, record: Record, hop: int) -> RecordPrediction:
         """Classify every window of a record (see :func:`record_windows`)."""
-        windows, starts = record_windows(record, self.cfg, hop)
+        notes: list[tuple[str, ...]] = []
+        windows, starts = record_windows(record, self.cfg, hop, notes)
         probs = self.predict_windows(windows, demographics_vector(record.age, record.sex))
         return RecordPrediction(record=record.name, starts_s=starts / float(self.cfg.fs),
-                                probabilities=probs, decisions=probs >= self.thresholds)
+                                probabilities=probs, decisions=probs >= self.thresholds,
+                                notes=notes[0] if notes else ())
 
 
 def prediction_json_lines(pred: RecordPrediction, abbreviations: Sequence[str]) -> list[str]:

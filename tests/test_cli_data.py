@@ -1,6 +1,7 @@
 """`lrh-tflm data inspect` / `data prepare` through click, on the real PhysioNet samples."""
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,22 +30,37 @@ def test_inspect_json_keys(tmp_path):
         assert key in summary
     assert summary["records"] + len(summary["problems"]) == summary["listed"]
     assert summary["fs"] == {"500": summary["records"]}
-    reasons = dict(summary["problems"])
-    assert "flat line" in reasons["JS20004"]
+    # Chapman-Ningbo's dead V2/V4/V6: kept (as zeros), with a warning, not skipped.
+    assert "JS20004" not in dict(summary["problems"])
+    warnings = dict(summary["warnings"])
+    assert "flat line in lead(s) V2, V4, V6" in warnings["JS20004"]
+    assert "kept as zeros" in warnings["JS20004"]
     codes = {row["code"]: row for row in summary["labels"]}
     assert codes["426783006"]["abbreviation"] == "NSR" and codes["426783006"]["count"] >= 1
+
+
+def _with_a_broken_record(tmp_path: Path) -> Path:
+    """A copy of cinc2021 whose E07503.mat is cut short."""
+    folder = tmp_path / "cinc2021"
+    shutil.copytree(SAMPLES / "cinc2021", folder)
+    mat = folder / "E07503.mat"
+    mat.write_bytes(mat.read_bytes()[:1000])
+    return folder
 
 
 @needs_samples
 def test_inspect_table_and_strict(tmp_path):
     res = run("inspect", SAMPLES / "cinc2021", "--no-progress", "--cache", tmp_path)
     assert res.exit_code == 0, res.output
-    assert "records    48 readable of 50 listed" in res.stdout
-    assert "JS20004: flat line" in res.stdout
+    assert "records    50 readable of 50 listed, 2 warning(s)" in res.stdout
+    assert "JS20004: flat line in lead(s) V2, V4, V6" in res.stdout
+    # Warnings never stop a strict run; a broken record does.
     res = run("inspect", SAMPLES / "cinc2021", "--strict", "--no-progress", "--cache", tmp_path)
+    assert res.exit_code == 0, res.output
+    res = run("inspect", _with_a_broken_record(tmp_path), "--strict", "--no-progress",
+              "--cache", tmp_path)
     assert res.exit_code == 1
-    # Records are read in parallel: the first problem found is either flat record.
-    assert re.search(r"Error: JS2000[48]: flat line in lead\(s\) V2, V4, V6", res.output)
+    assert re.search(r"Error: E07503: unreadable E07503\.mat", res.output)
     assert "Traceback" not in res.output
 
 
@@ -73,21 +89,28 @@ def test_prepare_real_samples_and_reuse(tmp_path):
     problems = json.loads((folder / "problems.json").read_text())["problems"]
     assert manifest["n_records"] > 50 and manifest["fs"] == 100.0
     assert manifest["n_records"] + manifest["n_skipped"] == manifest["n_listed"]
-    assert {p["record"] for p in problems} >= {"JS20004", "A0001"}
+    warnings = json.loads((folder / "problems.json").read_text())["warnings"]
+    assert "A0001" in {p["record"] for p in problems}
+    assert {"JS20004", "JS20008"} <= {p["record"] for p in warnings}
+    assert not {"JS20004", "JS20008"} & {p["record"] for p in problems}
+    assert manifest["n_warnings"] == len(warnings)
     assert f"{len(problems)} record(s) skipped" in res.stdout
+    assert f"{len(warnings)} warning(s), records kept" in res.stdout
     assert "NSR" in res.stdout
     mtime = (folder / "x.npy").stat().st_mtime_ns
     again = run("prepare", SAMPLES, "--profile", "smoke", "--cache", tmp_path, "--no-progress")
     assert again.exit_code == 0 and line in again.stdout
     assert f"{len(problems)} record(s) skipped" in again.stdout
+    assert f"{len(warnings)} warning(s), records kept" in again.stdout
     assert (folder / "x.npy").stat().st_mtime_ns == mtime
 
 
 @needs_samples
 def test_prepare_strict_names_record(tmp_path):
-    res = run("prepare", SAMPLES / "cinc2021", "--strict", "--cache", tmp_path, "--no-progress")
+    res = run("prepare", _with_a_broken_record(tmp_path), "--strict", "--cache", tmp_path,
+              "--no-progress")
     assert res.exit_code == 1
-    assert re.search(r"Error: JS2000[48]: flat line", res.output)
+    assert re.search(r"Error: E07503: unreadable E07503\.mat", res.output)
     assert "Traceback" not in res.output
     assert not (tmp_path / "prepared").exists() or not any((tmp_path / "prepared").iterdir())
 

@@ -73,10 +73,13 @@ def test_bad_rows_are_listing_problems(listed):
     path.write_text("path,labels,age,sex,fold\nrecs/a01,1,old,,\nrecs/b02,1,,X,\n"
                     "recs/a01,1,,,one\n,1,,,\nrecs/b02,2,,,\nrecs/b02,3,,,\n")
     source = CsvListSource(path)
-    assert [r.name for r in source.refs()] == ["b02"]
+    # A bad age or sex keeps the row, that field unknown, with a warning on the record.
+    assert [r.name for r in source.refs()] == ["a01", "b02"]
+    a01, b02 = (source.read(r) for r in source.refs())
+    assert a01.age is None and any("age 'old'" in n for n in a01.notes)
+    assert b02.sex is None and any("sex 'X'" in n for n in b02.notes)
     reasons = [p.reason for p in source.listing_problems()]
-    assert any("age 'old'" in r for r in reasons)
-    assert any("sex 'X'" in r for r in reasons)
+    assert not any("age 'old'" in r or "sex 'X'" in r for r in reasons)
     assert any("fold 'one'" in r for r in reasons)
     assert any("empty path" in r for r in reasons)
     assert any("listed twice" in r for r in reasons)

@@ -115,8 +115,7 @@ def test_check_record_accepts_good_record():
                                           r.signal).astype(np.float32)), "NaN"),
     (lambda r: replace(r, signal=np.where(np.arange(r.signal.shape[1]) == 7, np.inf,
                                           r.signal).astype(np.float32)), "infinite"),
-    (lambda r: replace(r, signal=np.concatenate(
-        [r.signal[:10], np.zeros_like(r.signal[10:])])), "flat line in lead(s) V5, V6"),
+    (lambda r: replace(r, signal=np.zeros_like(r.signal)), "flat line in lead(s) I, II, III"),
     (lambda r: replace(r, signal=r.signal[:, :500]), "too short"),
     (lambda r: replace(r, fs=40.0), "below the minimum"),
     (lambda r: replace(r, fs=0.0), "invalid sampling rate"),
@@ -130,6 +129,22 @@ def test_check_record_problems(mutate, reason):
         pp.check_record(rec, CFG)
     assert info.value.record == "E42"
     assert reason in info.value.reason
+
+
+def test_flat_leads_among_live_ones_are_warnings_and_kept_as_zeros():
+    rec = make_record(name="E42")
+    rec = replace(rec, signal=np.concatenate([rec.signal[:10], np.full_like(rec.signal[10:], 0.2)]))
+    notes = pp.check_record(rec, CFG)
+    assert any("flat line in lead(s) V5, V6" in n and "kept as zeros" in n for n in notes)
+    x = pp.prepare_signal(rec, CFG)
+    assert np.all(x[:, -2:] == 0) and np.abs(x[:, :10]).max() > 0
+    # A model that reads only I and II: the flat leads are not read, only mentioned.
+    two = replace(CFG, leads=("I", "II"))
+    (note,) = pp.check_record(rec, two)
+    assert "V5, V6" in note and "not read" in note and "ignored" in note
+    # Every lead the model reads flat: the record cannot be used.
+    with pytest.raises(RecordError, match="flat line in lead\\(s\\) V5, V6"):
+        pp.check_record(rec, replace(CFG, leads=("V5", "V6")))
 
 
 def test_fit_length_crop_and_pad():

@@ -147,5 +147,5 @@ def prepare_cmd(data_spec: str, profile: str, cache: Path | None, strict: bool,
             click.echo(f"  dropped {d['class']} ({d['abbreviation']}): {d['count']} record(s) "
                        f"< min_count {prof.labels.min_count}")
     click.echo(problems.summary())
-    if len(problems):
+    if len(problems) or problems.warnings:
         click.echo(f"problems   {prepared.path / 'problems.json'}")

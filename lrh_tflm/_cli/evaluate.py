@@ -51,7 +51,7 @@ def evaluate(model, data_spec, split, runtime, profile, cache, as_json, strict):
         return
     m = res["metrics"]
     click.echo(f"{model} on {res['data']} ({res['split']}, {res['records']} records, "
-               f"{res['skipped']} skipped)")
+               f"{res['skipped']} skipped, {len(res['warnings'])} warning(s))")
     click.echo(f"challenge score {_f(m['score'])}   macro AUROC {_f(m['auroc'])}   "
                f"macro AUPRC {_f(m['auprc'])}   macro F1 {_f(m['f1'])}")
     click.echo(f"{'class':<12} {'n':>5} {'thr':>6} {'AUROC':>6} {'AUPRC':>6} {'F1':>6}")
@@ -61,5 +61,5 @@ def evaluate(model, data_spec, split, runtime, profile, cache, as_json, strict):
                    f"{_f(row.get('auprc')):>6} {_f(row.get('f1')):>6}")
     if res["missing_classes"]:
         click.echo(f"classes without labels in this data: {', '.join(res['missing_classes'])}")
-    if len(problems):
+    if len(problems) or problems.warnings:
         click.echo(problems.summary(), err=True)

@@ -46,7 +46,7 @@ def run(records, model_path, sidecar, runtime, hop, as_json):
                    "one window every window length, which is not how the board windows; "
                    "pass --hop", err=True)
     hop = hop or int(meta.get("hop") or predictor.cfg.window)
-    failed = 0
+    failed = warned = 0
     for spec in records:
         try:
             pred = predictor.predict_record(read_record(spec), hop)
@@ -54,11 +54,16 @@ def run(records, model_path, sidecar, runtime, hop, as_json):
             failed += 1
             click.echo(f"{err.record}: {err.reason}", err=True)
             continue
+        for note in pred.notes:
+            click.echo(f"{pred.record}: warning: {note}", err=True)
+        warned += bool(pred.notes)
         if as_json:
             for line in prediction_json_lines(pred, predictor.abbreviations):
                 click.echo(line)
         else:
             click.echo(prediction_table(pred, predictor.abbreviations))
+    if warned:
+        click.echo(f"{warned} of {len(records)} record(s) with warnings", err=True)
     if failed:
         click.echo(f"{failed} of {len(records)} record(s) failed", err=True)
         raise SystemExit(1)

@@ -52,6 +52,7 @@ def stream(record, port, model_path, sidecar, runtime, speed, baud, hop, frame_s
     from lrh_tflm.artifact import read_bundle_sidecar
     from lrh_tflm.device import stream as st
     from lrh_tflm.infer import read_record
+    from lrh_tflm.tflite.schema import ModelFormatError
 
     rec = read_record(record)
     host = None
@@ -60,6 +61,8 @@ def stream(record, port, model_path, sidecar, runtime, speed, baud, hop, frame_s
         meta = read_bundle_sidecar(model_path, sidecar)
         try:
             host = st.HostReference(model_path.read_bytes(), meta, runtime=runtime)
+        except ModelFormatError as err:
+            raise click.ClickException(f"{model_path}: {err}") from None
         except st.StreamError as err:
             raise click.ClickException(str(err)) from None
     elif sidecar is not None:

@@ -48,8 +48,9 @@ def _prepare(data_spec: str, profile, cache: Path | None, workers: int | None, p
 
     cache_dir = Path(cache) if cache is not None else default_cache_dir()
     data = prepare_data(data_spec, profile, cache_dir, workers=workers, progress=progress)
-    if len(data.problems):
-        click.echo(f"skipped {len(data.problems)} record(s); see "
+    if len(data.problems) or data.problems.warnings:
+        click.echo(f"skipped {len(data.problems)} record(s), {len(data.problems.warnings)} "
+                   f"warning(s) about records kept; see "
                    f"{data.prepared.path / 'problems.json'}", err=True)
     return data.prepared, data.splits
 

@@ -64,7 +64,7 @@ from lrh_tflm.data.record import (
 from lrh_tflm.io import config_hash, read_json, write_json_atomic
 
 #: Bumped whenever the folder layout or the preprocessing code changes meaning.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: flat leads among live ones kept as zeros; warnings in problems.json
 #: Upper bound on records per task sent to a worker process.
 _MAX_CHUNK = 64
 #: Fewer records than this are processed in-process when workers would have to be spawned.
@@ -294,8 +294,10 @@ def listing_fingerprint(refs: Sequence[RecordRef]) -> str:
         folder, sep, name = text.rpartition(os.sep)
         folder = (folder or os.sep) if sep else "."
         candidates = [name]
-        if name.endswith(".hea") and name != ".hea":
-            candidates += [name[:-4] + ".mat", name[:-4] + ".dat"]
+        if name.lower().endswith(".hea") and len(name) > 4:
+            # Upper-case signal files last, so the usual records hash as they always did.
+            candidates += [name[:-4] + ".mat", name[:-4] + ".dat", name[:-4] + ".MAT",
+                           name[:-4] + ".DAT"]
         if folder not in entries:
             try:
                 entries[folder] = set(os.listdir(folder))
@@ -401,7 +403,9 @@ class _PrepareOne:
 
     def __call__(self, source: DataSource, ref: RecordRef, index: int):
         rec = source.read(ref)
-        return self._store(rec, prepare_signal(rec, self.pre), index)
+        notes: list[tuple[str, ...]] = []
+        signal = prepare_signal(rec, self.pre, notes)
+        return self._store(rec, signal, index, notes[0])
 
     def batch(self, source: DataSource, items: Sequence[tuple[int, RecordRef]]
               ) -> list[tuple[int, bool, object]]:
@@ -415,22 +419,23 @@ class _PrepareOne:
                 read.append((i, ref, rec))
             else:
                 results.append((i, False, rec))
+        notes: list[tuple[str, ...]] = []
         try:
-            signals = prepare_signals([rec for _, _, rec in read], self.pre)
+            signals = prepare_signals([rec for _, _, rec in read], self.pre, notes)
         except (OSError, ValueError, EOFError):
             # Something no check caught: one record at a time, so only its own fails.
             return results + [(i, *_run_one(source, self, ref, i)) for i, ref, _ in read]
-        for (i, _, rec), signal in zip(read, signals):
+        for (i, _, rec), signal, note in zip(read, signals, notes):
             if isinstance(signal, RecordError):
                 results.append((i, False, (signal.record, signal.reason)))
             else:
-                results.append((i, True, self._store(rec, signal, i)))
+                results.append((i, True, self._store(rec, signal, i, note)))
         return results
 
-    def _store(self, rec: Record, signal: np.ndarray, index: int):
+    def _store(self, rec: Record, signal: np.ndarray, index: int, notes: tuple[str, ...]):
         x, n = fit_length(signal, self.pre.cache_len)
         self._writer[index] = x
-        return n, tuple(rec.labels), demographics_vector(rec.age, rec.sex), rec.fold
+        return n, tuple(rec.labels), demographics_vector(rec.age, rec.sex), rec.fold, notes
 
 
 def _read_only(source: DataSource, ref: RecordRef, index: int) -> Record:
@@ -578,8 +583,11 @@ def prepare(source: DataSource, pre: PreprocessConfig, classes_cfg: LabelConfig,
     final = cache_root / f"{source.kind}-{key}"
     if (final / "manifest.json").is_file():
         if (final / "problems.json").is_file():
-            for p in read_json(final / "problems.json").get("problems", []):
+            saved = read_json(final / "problems.json")
+            for p in saved.get("problems", []):
                 problems.add(p["record"], p["reason"])
+            for p in saved.get("warnings", []):
+                problems.warn(p["record"], p["reason"])
         return load_prepared(final)
 
     problems.extend(source.listing_problems())
@@ -618,6 +626,7 @@ def _build(source: DataSource, refs: list[RecordRef], pre: PreprocessConfig,
     ok = np.zeros(n, dtype=bool)
     labels: list[tuple[str, ...]] = [()] * n
     failed: list[tuple[int, tuple[str, str]]] = []
+    warnings: list[tuple[int, str, tuple[str, ...]]] = []
 
     x.flush()
     prepare_one = _PrepareOne(pre, tmp / "x_all.npy")
@@ -629,13 +638,17 @@ def _build(source: DataSource, refs: list[RecordRef], pre: PreprocessConfig,
                 if problems.strict:
                     problems.add(*res)
                 continue
-            vi, li, di, fi = res
+            vi, li, di, fi, notes = res
             valid[i], labels[i], demo[i], ok[i] = vi, li, di, True
             if fi is not None:
                 folds[i] = int(fi)
+            if notes:
+                warnings.append((i, refs[i].name, notes))
         # Parallel results arrive in completion order; report problems in listing order.
         for _, res in sorted(failed):
             problems.add(*res)
+        for _, name, notes in sorted(warnings):
+            problems.warn_all(name, notes)
     finally:
         # The in-process (serial) path opened its own writer on the file; close it.
         prepare_one.close()
@@ -681,7 +694,7 @@ def _build(source: DataSource, refs: list[RecordRef], pre: PreprocessConfig,
     if has_folds:
         np.save(tmp / "folds.npy", fold_kept)
     write_json_atomic(tmp / "names.json", names)
-    problems_here = ProblemLog()
+    problems_here = ProblemLog(warnings=list(problems.warnings))
     problems_here.extend(list(problems))
     problems_here.save(tmp / "problems.json")
     manifest = {
@@ -692,6 +705,7 @@ def _build(source: DataSource, refs: list[RecordRef], pre: PreprocessConfig,
         "n_records": int(keep.size),
         "n_listed": n,
         "n_skipped": n - int(keep.size),
+        "n_warnings": len(problems.warnings),
         "fs": pre.fs,
         "cache_len": pre.cache_len,
         "leads": list(pre.leads),

@@ -12,11 +12,21 @@ zero (the field after the ADC resolution), which is 0 in every Challenge file.
 
 The low-level pieces (:func:`parse_header`, :func:`read_wfdb_signal`) are shared by the
 PTB-XL and CSV-list readers, so every WFDB record in the project goes through one code path.
+
+Demographics follow one rule in every reader (:func:`read_age`, :func:`read_sex`): an age of
+300 means "over 89" — PTB-XL's anonymisation, carried into the Challenge's copies of it — and
+is read as 90; an empty, ``NaN`` or ``Unknown`` field is unknown without comment; anything
+else that is not an age from 0 to 150 (``-5``, ``abc``, ``inf``, ``200``) or a sex other than
+M/F/Male/Female/Unknown is read as unknown *and* noted on the record (:attr:`Record.notes`),
+so the commands report and count it while keeping the record.  ``Dx`` codes are SNOMED CT
+concept ids (digits only); anything else there is a problem with the record.
 """
 from __future__ import annotations
 
 import math
+import os
 import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +56,16 @@ _SIMPLE_FORMATS: dict[str, tuple[str, int]] = {
 _NATIVE_FORMATS = {"16", "61", "80", "160", "32", "212"}
 
 _SEX = {"m": "M", "male": "M", "f": "F", "female": "F"}
+#: Spellings of "not known" in age and sex fields: unknown, and nothing to report.
+_UNKNOWN = {"", "nan", "unknown", "none", "n/a", "na", "?"}
+#: PTB-XL (and the Challenge's copy of it) writes every age over 89 as 300.
+AGE_OVER_89 = 300.0
+#: ... which is read as 90, the youngest age it can stand for.
+AGE_OVER_89_READ_AS = 90.0
+#: Older than this is not a human age (other than the 300 code): read as unknown, noted.
+MAX_AGE = 150.0
+#: A SNOMED CT concept id: digits only (the Challenge's Dx codes, e.g. 426783006).
+_SNOMED_RE = re.compile(r"^\d+$")
 
 
 @dataclass(frozen=True)
@@ -85,28 +105,73 @@ class Header:
     sex: str | None
     dx: tuple[str, ...] | None
     """SNOMED codes of the ``Dx`` line; ``()`` for an empty line, ``None`` without one."""
+    age_note: str | None = None
+    """Why the ``Age`` field was read as unknown (:func:`read_age`), if it was not plainly so."""
+    sex_note: str | None = None
+    """Why the ``Sex`` field was read as unknown (:func:`read_sex`)."""
+    bad_dx: tuple[str, ...] = ()
+    """Items of the ``Dx`` line that are not SNOMED CT codes (left out of :attr:`dx`)."""
 
     @property
     def leads(self) -> tuple[str, ...]:
         return tuple(s.description for s in self.signals)
 
 
-def parse_age(text: str | None) -> float | None:
-    """Age in years from a header/CSV field; ``None`` for NaN, Unknown, empty or negative."""
+def read_age(text: str | float | None) -> tuple[float | None, str | None]:
+    """Age in years from a header, CSV or database field, and a note when it is not usable.
+
+    Returns
+    -------
+    (age, note)
+        ``age`` is ``None`` when unknown.  300 is PTB-XL's code for "over 89" and reads as
+        :data:`AGE_OVER_89_READ_AS` (90), without a note.  Empty, ``NaN``, ``Unknown``: unknown,
+        no note.  Anything else that is not a number from 0 to :data:`MAX_AGE` (negative,
+        ``inf``, text, 200): unknown, with ``note`` saying what was there.
+    """
     if text is None:
-        return None
+        return None, None
+    raw = str(text).strip()
+    if raw.lower() in _UNKNOWN:
+        return None, None
     try:
-        value = float(str(text).strip())
+        value = float(raw)
     except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
+        return None, f"age {raw!r} is not a number of years: age read as unknown"
+    if value == AGE_OVER_89:
+        return AGE_OVER_89_READ_AS, None
+    if not math.isfinite(value) or not 0 <= value <= MAX_AGE:
+        return None, (f"age {raw!r} is not an age from 0 to {MAX_AGE:g} years (300 would mean "
+                      "over 89): age read as unknown")
+    return value, None
+
+
+def read_sex(text: str | None) -> tuple[str | None, str | None]:
+    """``("M" | "F" | None, note)`` from Male/Female/M/F (any case); ``Unknown``, ``NaN`` or
+    empty are unknown without a note, anything else is unknown with one."""
+    if text is None:
+        return None, None
+    raw = str(text).strip()
+    if raw.lower() in _UNKNOWN:
+        return None, None
+    sex = _SEX.get(raw.lower())
+    if sex is None:
+        return None, f"sex {raw!r} is not M/F/Male/Female/Unknown: sex read as unknown"
+    return sex, None
+
+
+def parse_age(text: str | None) -> float | None:
+    """Age in years (:func:`read_age` without the note): ``None`` when unknown."""
+    return read_age(text)[0]
 
 
 def parse_sex(text: str | None) -> str | None:
-    """``"M"``/``"F"`` from Male/Female/male/female/M/F; ``None`` for anything else (Unknown)."""
-    if text is None:
-        return None
-    return _SEX.get(str(text).strip().lower())
+    """``"M"``/``"F"`` (:func:`read_sex` without the note); ``None`` for anything else."""
+    return read_sex(text)[0]
+
+
+def is_snomed_code(code: str) -> bool:
+    """Whether ``code`` looks like a SNOMED CT concept id (digits only)."""
+    return bool(_SNOMED_RE.match(code))
 
 
 def split_codes(text: str) -> tuple[str, ...]:
@@ -210,31 +275,88 @@ def parse_header(text: str, record: str) -> Header:
         key, sep, value = c.partition(":")
         if sep:
             fields.setdefault(key.strip().lower(), value.strip())
-    dx = split_codes(fields["dx"]) if "dx" in fields else None
+    dx, bad_dx = None, ()
+    if "dx" in fields:
+        items = split_codes(fields["dx"])
+        dx = tuple(c for c in items if is_snomed_code(c))
+        bad_dx = tuple(c for c in items if not is_snomed_code(c))
+    age, age_note = read_age(fields.get("age"))
+    sex, sex_note = read_sex(fields.get("sex"))
     return Header(name=name, fs=fs, n_samples=n_samples, signals=signals, comments=comments,
-                  age=parse_age(fields.get("age")), sex=parse_sex(fields.get("sex")), dx=dx)
+                  age=age, sex=sex, dx=dx, age_note=age_note, sex_note=sex_note, bad_dx=bad_dx)
 
 
 def read_header(path: Path, record: str | None = None) -> Header:
     """Read and parse a ``.hea`` file; any problem is a :class:`RecordError`."""
     path = Path(path)
     record = record or path.stem
+    if not path.is_file():
+        raise RecordError(record, f"header {path.name} {not_a_file(path)}")
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise RecordError(record, f"header {path.name} not found") from None
     except OSError as err:
         raise RecordError(record, f"cannot read header {path.name}: {err.strerror or err}") from None
     return parse_header(text, record)
 
 
+def not_a_file(path: Path) -> str:
+    """What ``path`` is, when it is not a readable regular file: "does not exist", "is a
+    directory", "is a dangling symbolic link to …", "is a symbolic link loop", …"""
+    path = Path(path)
+    if path.is_symlink():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        try:
+            path.stat()
+        except OSError as err:
+            if err.errno == 40:  # ELOOP
+                return "is a symbolic link loop"
+            return f"is a dangling symbolic link (to {target}, which does not exist)"
+        if path.is_dir():
+            return f"is a symbolic link to a directory ({target}), not a file"
+    if path.is_dir():
+        return "is a directory, not a file"
+    if path.exists():
+        return "is not a regular file (a device, pipe or socket)"
+    return "not found"
+
+
+def find_file(path: Path) -> Path | None:
+    """``path`` if it is a file, else the one file in its folder whose name matches it
+    ignoring case (``E01.MAT`` for ``E01.mat``), else ``None``.
+
+    Headers and file systems disagree about case (records copied from a Windows or macOS
+    disk keep ``.HEA``/``.MAT``); a unique case-insensitive match is what the user meant.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return None
+    matches = [n for n in names if n.lower() == path.name.lower() and (path.parent / n).is_file()]
+    return path.parent / matches[0] if len(matches) == 1 else None
+
+
 def _read_mat(path: Path, record: str) -> np.ndarray:
     """The ``val`` matrix of a Challenge ``.mat`` file (signals × samples)."""
+    _check_mat_header(path, record)
     try:
         data = scipy.io.loadmat(str(path), variable_names=["val"])
+    except NotImplementedError:
+        # scipy's answer to a v7.3 file (HDF5 inside), should the header check miss one.
+        raise RecordError(record, f"{path.name} is a MATLAB v7.3 (HDF5) .mat, which is not "
+                                  "supported; save it as a v5 or v4 .mat") from None
+    except MemoryError:
+        raise RecordError(record, f"unreadable {path.name}: its header claims more data than "
+                                  "can be allocated (corrupt file)") from None
     # scipy signals a corrupt or truncated MAT file with any of these, depending on where
     # the damage is; each one means "this file is unreadable".
-    except (MatReadError, ValueError, TypeError, OSError, EOFError, IndexError, KeyError) as err:
+    except (MatReadError, ValueError, TypeError, OSError, EOFError, IndexError, KeyError,
+            struct.error, OverflowError) as err:
         # scipy appends advice about whosmat/variable_names after a ";": not for our users.
         raise RecordError(record, f"unreadable {path.name}: {str(err).split(';')[0]}") from None
     val = data.get("val")
@@ -245,6 +367,63 @@ def _read_mat(path: Path, record: str) -> np.ndarray:
         raise RecordError(record, f"{path.name}: 'val' is a {val.dtype} array of shape {val.shape}, "
                                   "expected a numeric signals × samples matrix")
     return val
+
+
+#: Bytes per element of the MATLAB v4 precision digit P (the "MOPT" type's tens digit).
+_V4_ELEMENT_BYTES = {0: 8, 1: 4, 2: 4, 3: 2, 4: 2, 5: 1}
+
+
+def _check_mat_header(path: Path, record: str) -> None:
+    """Refuse, before scipy reads them, the .mat files it cannot or should not read.
+
+    scipy takes a file whose first four bytes hold a zero for v4, else reads the version at
+    bytes 124–127 (v5 is 1, v7.3 — HDF5 inside — is 2, which scipy refuses with a
+    ``NotImplementedError``).  A v7.3 file is named as such; a v4 file's matrix headers are
+    checked against the file size, because scipy allocates what a header claims
+    (``0x7FFFFFFF`` columns: a ``MemoryError``) before finding the data missing.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(128)
+            if len(head) < 4:
+                return  # scipy reports an empty or tiny file itself
+            if 0 not in head[:4]:
+                if len(head) == 128:
+                    major = head[124 + (head[126:127] == b"I")]
+                    if major == 2:
+                        raise RecordError(record, f"{path.name} is a MATLAB v7.3 (HDF5) .mat, "
+                                                  "which is not supported; save it as a v5 or "
+                                                  "v4 .mat")
+                return  # v5: scipy checks its element sizes against the data it reads
+            offset = 0
+            while offset < size:
+                fh.seek(offset)
+                raw = fh.read(20)
+                if len(raw) < 20:
+                    raise RecordError(record, f"unreadable {path.name}: truncated MATLAB v4 "
+                                              f"matrix header at byte {offset}")
+                for endian in "<>":
+                    mopt, mrows, ncols, imagf, namlen = struct.unpack(endian + "5i", raw)
+                    if 0 <= mopt < 5000:
+                        break
+                else:
+                    return  # not a v4 header after all: scipy says what it is
+                precision = (mopt % 100) // 10
+                if (mrows < 0 or ncols < 0 or not 0 < namlen <= 4096 or imagf not in (0, 1)
+                        or precision not in _V4_ELEMENT_BYTES):
+                    raise RecordError(record, f"unreadable {path.name}: corrupt MATLAB v4 "
+                                              f"matrix header at byte {offset} ({mrows} × "
+                                              f"{ncols}, name length {namlen})")
+                data = mrows * ncols * _V4_ELEMENT_BYTES[precision] * (2 if imagf else 1)
+                end = offset + 20 + namlen + data
+                if end > size:
+                    raise RecordError(record, f"unreadable {path.name}: its MATLAB v4 header "
+                                              f"claims a {mrows} × {ncols} matrix ({data:,} "
+                                              f"bytes) but the file has {size:,} bytes")
+                offset = end
+    except OSError as err:
+        raise RecordError(record, f"unreadable {path.name}: {err.strerror or err}") from None
 
 
 def _read_dat(path: Path, specs: list[SignalSpec], n_samples: int | None, record: str) -> np.ndarray:
@@ -327,9 +506,11 @@ def read_wfdb_signal(hea_path: Path, header: Header, record: str | None = None) 
         parts.append((list(range(n_sig)), _read_with_wfdb(hea_path, header, record)))
     else:
         for fname, idx in groups.items():
-            path = folder / fname
-            if not path.is_file():
-                raise RecordError(record, f"missing signal file {fname}")
+            path = find_file(folder / fname)
+            if path is None:
+                what = not_a_file(folder / fname)
+                raise RecordError(record, f"missing signal file {fname}" if what == "not found"
+                                  else f"signal file {fname} {what}")
             specs = [header.signals[i] for i in idx]
             if fname.lower().endswith(".mat"):
                 block = _read_mat(path, record)
@@ -407,16 +588,29 @@ def read_challenge_record(hea_path: Path, *, name: str | None = None, require_la
     record = name or hea_path.stem
     header = read_header(hea_path, record)
     leads = canonical_leads(header, record)
+    notes: list[str] = []
     if labels is None:
         if header.dx is None and require_labels:
             raise RecordError(record, "no labels: the header has no Dx line")
+        if header.bad_dx:
+            bad = ", ".join(repr(c) for c in header.bad_dx)
+            verb = "is not a SNOMED CT code" if len(header.bad_dx) == 1 else \
+                "are not SNOMED CT codes"
+            reason = f"bad Dx: {bad} {verb} (digits only)"
+            if require_labels:
+                raise RecordError(record, reason)
+            notes.append(reason + "; left out")
         labels = header.dx or ()
     if not labels and require_labels:
         raise RecordError(record, "no labels: the Dx line is empty")
+    if age is None and header.age_note:
+        notes.append(header.age_note)
+    if sex is None and header.sex_note:
+        notes.append(header.sex_note)
     signal = read_wfdb_signal(hea_path, header, record)
     return Record(name=record, signal=signal, fs=header.fs, leads=leads, labels=tuple(labels),
                   age=header.age if age is None else age, sex=header.sex if sex is None else sex,
-                  path=hea_path, fold=fold)
+                  path=hea_path, fold=fold, notes=tuple(notes))
 
 
 class ChallengeSource:
@@ -447,31 +641,41 @@ class ChallengeSource:
             raise DatasetError(f"dataset folder {self.root} does not exist")
         self._refs, self._problems = self._list()
         if not self._refs:
-            raise DatasetError(f"no records found in {self.root} (no .hea header files)")
+            detail = "; ".join(str(p) for p in self._problems[:3])
+            raise DatasetError(f"no records found in {self.root} "
+                               + (f"({detail})" if detail else "(no .hea header files)"))
 
     def _list(self) -> tuple[list[RecordRef], list[Problem]]:
         headers: dict[str, Path] = {}
         problems: list[Problem] = []
         signal_files: list[Path] = []
+        # (folder, lower-case stem) of every header entry, usable or not: a signal file
+        # beside one is not "without a header" (a .HEA, or a header that is reported).
+        header_keys: set[tuple[Path, str]] = set()
         for path in sorted(self.root.rglob("*")):
             # Hidden files and folders (editor backups, half-written temporary datasets) are
             # never records.
             if any(part.startswith(".") for part in path.relative_to(self.root).parts):
                 continue
-            if not path.is_file():
-                continue
             suffix = path.suffix.lower()
+            if suffix != ".hea" and suffix not in SIGNAL_SUFFIXES:
+                continue
             if suffix == ".hea":
+                header_keys.add((path.parent, path.stem.lower()))
+                if not path.is_file():
+                    # A folder, a dangling link or a link loop named like a header: say which.
+                    problems.append(Problem(path.stem, f"header {path.relative_to(self.root)} "
+                                                       f"{not_a_file(path)}"))
+                    continue
                 if path.stem in headers:
                     problems.append(Problem(path.stem, f"duplicate record name: {path} and "
                                                        f"{headers[path.stem]}; the first is used"))
                     continue
                 headers[path.stem] = path
-            elif suffix in SIGNAL_SUFFIXES:
+            elif path.is_file():
                 signal_files.append(path)
-        header_files = set(headers.values())
         for path in signal_files:
-            if path.with_suffix(".hea") not in header_files and not path.with_suffix(".hea").is_file():
+            if (path.parent, path.stem.lower()) not in header_keys:
                 problems.append(Problem(path.stem, f"{path.name} has no header "
                                                    f"{path.stem}.hea next to it"))
         refs = [RecordRef(name=n, path=p) for n, p in sorted(headers.items())]

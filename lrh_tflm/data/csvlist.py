@@ -3,7 +3,11 @@
 The header row is required.  ``path`` is relative to the CSV's folder (or absolute) and names a
 WFDB record base name or its ``.hea`` (a ``.mat``/``.dat`` suffix is accepted too).  ``labels``
 are codes separated by ``;``, commas or spaces.  ``age``, ``sex`` and ``fold`` are optional;
-when a row leaves age or sex empty the header's ``Age``/``Sex`` comments are used.
+when a row leaves age or sex empty the header's ``Age``/``Sex`` comments are used.  Ages and
+sexes follow the rule of every reader (:func:`lrh_tflm.data.challenge.read_age`): 300 is
+"over 89" and reads as 90; a value that is neither an age nor unknown (``-5``, ``abc``) keeps
+the row with that field unknown and a warning on the record.  A fold that is not an integer
+from 0 to 32767 is a problem with the row.
 
 Records are read by the WFDB reader of :mod:`lrh_tflm.data.challenge`, which handles both
 Challenge ``.mat`` signals and ordinary ``.dat`` WFDB collections (rare formats go through wfdb).
@@ -11,13 +15,16 @@ Challenge ``.mat`` signals and ordinary ``.dat`` WFDB collections (rare formats 
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 from lrh_tflm.data.challenge import (
     SIGNAL_SUFFIXES,
-    parse_age,
-    parse_sex,
+    find_file,
+    not_a_file,
+    read_age,
     read_challenge_record,
+    read_sex,
     split_codes,
 )
 from lrh_tflm.data.record import DatasetError, Problem, Record, RecordError, RecordRef
@@ -102,20 +109,21 @@ class CsvListSource:
     @staticmethod
     def _row_meta(row: dict[str, str]) -> tuple[tuple[str, object], ...]:
         age_text, sex_text, fold_text = (row.get(c, "") for c in OPTIONAL_COLUMNS)
-        age = parse_age(age_text) if age_text else None
-        if age_text and age is None and age_text.lower() not in ("nan", "unknown"):
-            raise ValueError(f"age {age_text!r} is not a number of years")
-        sex = parse_sex(sex_text) if sex_text else None
-        if sex_text and sex is None and sex_text.lower() != "unknown":
-            raise ValueError(f"sex {sex_text!r} not understood (use M/F or Male/Female)")
+        age, age_note = read_age(age_text)
+        sex, sex_note = read_sex(sex_text)
         fold = None
         if fold_text:
             try:
                 fold = int(fold_text)
             except ValueError:
                 raise ValueError(f"fold {fold_text!r} is not an integer") from None
+            if not 0 <= fold <= 32767:
+                raise ValueError(f"fold {fold} is outside 0–32767")
+        # A bad age or sex keeps the row, that field unknown (not the header's), and says so.
+        notes = tuple(n for n in (age_note, sex_note) if n)
         return (("labels", split_codes(row.get("labels", ""))), ("age", age), ("sex", sex),
-                ("fold", fold))
+                ("fold", fold), ("notes", notes),
+                ("unknown", tuple(k for k, n in (("age", age_note), ("sex", sex_note)) if n)))
 
     def refs(self) -> list[RecordRef]:
         """The listed records, sorted by name."""
@@ -130,10 +138,18 @@ class CsvListSource:
         labels = tuple(ref.get("labels", ()))
         if not labels and self.require_labels:
             raise RecordError(ref.name, f"no labels in {self.csv_path.name}")
-        if not ref.path.is_file():
-            raise RecordError(ref.name, f"record file {ref.path} not found")
-        return read_challenge_record(ref.path, name=ref.name, require_labels=False, labels=labels,
-                                     age=ref.get("age"), sex=ref.get("sex"), fold=ref.get("fold"))
+        path = find_file(ref.path)
+        if path is None:
+            raise RecordError(ref.name, f"record file {ref.path} {not_a_file(ref.path)}")
+        rec = read_challenge_record(path, name=ref.name, require_labels=False, labels=labels,
+                                    age=ref.get("age"), sex=ref.get("sex"), fold=ref.get("fold"))
+        notes = tuple(ref.get("notes", ()))
+        if notes:
+            where = f"{self.csv_path.name}: "
+            unknown = {k: None for k in ref.get("unknown", ())}
+            rec = dataclasses.replace(rec, **unknown,
+                                      notes=tuple(where + n for n in notes) + rec.notes)
+        return rec
 
     def __repr__(self) -> str:
         return f"CsvListSource({str(self.csv_path)!r}, records={len(self._refs)})"

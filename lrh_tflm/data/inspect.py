@@ -2,7 +2,7 @@
 
 The summary is a plain JSON-friendly dict (keys ``spec``, ``kind``, ``listed``, ``records``,
 ``fs``, ``durations``, ``leads``, ``labels``, ``records_without_labels``, ``ages``,
-``sexes``, ``problems``); :func:`format_summary` renders it as a short aligned table.
+``sexes``, ``problems``, ``warnings``); :func:`format_summary` renders it as a short aligned table.
 """
 from __future__ import annotations
 
@@ -27,11 +27,12 @@ class _InspectOne:
 
     def __call__(self, source: DataSource, ref: RecordRef, index: int):
         rec = source.read(ref)
+        notes = tuple(rec.notes)
         if self.pre is not None:
-            check_record(rec, self.pre)
+            notes = check_record(rec, self.pre)
             to_canonical(rec, self.pre.leads)
         return (rec.name, float(rec.fs), rec.n_samples, tuple(rec.leads), tuple(rec.labels),
-                rec.age, rec.sex)
+                rec.age, rec.sex, notes)
 
 
 def _stats(values: list[float]) -> dict:
@@ -72,7 +73,7 @@ def inspect_source(source: DataSource, *, problems: ProblemLog, progress: bool =
         (list of ``{code, abbreviation, description, count}``, most frequent first),
         ``records_without_labels``, ``ages`` (known count, min/median/max), ``sexes``
         (``M``/``F``/``unknown`` counts), ``problems`` (``[record, reason]`` pairs),
-        ``spec`` and ``kind``.
+        ``warnings`` (the same, for records that are kept), ``spec`` and ``kind``.
     """
     refs = list(source.refs())
     problems.extend(source.listing_problems())
@@ -89,6 +90,8 @@ def inspect_source(source: DataSource, *, problems: ProblemLog, progress: bool =
     for _, res in sorted(failed):
         problems.add(*res)
     rows = [res for _, res in sorted(rows, key=lambda r: r[0])]
+    for r in rows:
+        problems.warn_all(r[0], r[7])
 
     fs = Counter(_fs_key(r[1]) for r in rows)
     leads = Counter(lead_label(r[3]) if len(r[3]) != 12 else "12" for r in rows)
@@ -115,6 +118,7 @@ def inspect_source(source: DataSource, *, problems: ProblemLog, progress: bool =
         "ages": {"known": len(ages), **_stats(ages)},
         "sexes": {k: int(sexes.get(k, 0)) for k in ("M", "F", "unknown")},
         "problems": problems.as_pairs(),
+        "warnings": problems.warning_pairs(),
     }
 
 
@@ -126,10 +130,12 @@ def format_summary(summary: dict, *, max_labels: int = 15, max_problems: int = 1
     """A few aligned lines for the terminal (the JSON form has everything)."""
     d, a = summary["durations"], summary["ages"]
     skipped = len(summary["problems"])
+    warned = len(summary.get("warnings", []))
     lines = [
         ("source", f"{summary['spec']} ({summary['kind']})"),
         ("records", f"{summary['records']} readable of {summary['listed']} listed"
-                    + (f", {skipped} problem(s)" if skipped else "")),
+                    + (f", {skipped} problem(s)" if skipped else "")
+                    + (f", {warned} warning(s)" if warned else "")),
         ("fs", ", ".join(f"{k} Hz: {v}" for k, v in summary["fs"].items()) or "-"),
         ("duration", f"min {_num(d['min'], '.1f')} s, median {_num(d['median'], '.1f')} s, "
                      f"max {_num(d['max'], '.1f')} s"),
@@ -156,6 +162,12 @@ def format_summary(summary: dict, *, max_labels: int = 15, max_problems: int = 1
             out.append(f"  … {len(probs) - max_problems} more (--json lists all)")
     else:
         out.append("problems   none")
+    warns = summary.get("warnings", [])
+    if warns:
+        out.append(f"warnings   {len(warns)} (records kept):")
+        out += [f"  {rec}: {reason}" for rec, reason in warns[:max_problems]]
+        if len(warns) > max_problems:
+            out.append(f"  … {len(warns) - max_problems} more (--json lists all)")
     return "\n".join(out)
 
 

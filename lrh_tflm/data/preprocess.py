@@ -21,6 +21,7 @@ with the same result for each).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from fractions import Fraction
 from functools import lru_cache
@@ -168,13 +169,44 @@ def _resample_fir(up: int, down: int) -> np.ndarray:
     return h
 
 
-def check_record(record: Record, cfg: PreprocessConfig) -> None:
-    """Raise :class:`RecordError` when the record cannot be preprocessed.
+def _read_rows(record: Record, leads: Sequence[str]) -> list[int]:
+    """Rows of the record's signal that ``leads`` are read from (derived limb leads: I, II)."""
+    have = {name: i for i, name in enumerate(record.leads)}
+    rows = [have[lead] for lead in leads if lead in have]
+    if any(lead not in have and lead in DERIVABLE for lead in leads):
+        rows += [have[lead] for lead in ("I", "II") if lead in have]
+    return sorted(set(rows))
+
+
+def flat_leads(record: Record, cfg: PreprocessConfig) -> tuple[list[int], list[int]]:
+    """Flat-line rows of the record (std below ``cfg.flat_std_mv``): ``(read, unread)`` — those
+    ``cfg.leads`` are read from, and the others."""
+    sig = np.asarray(record.signal)
+    std = sig.std(axis=1, dtype=np.float64)
+    flat = np.flatnonzero(std < cfg.flat_std_mv).tolist()
+    used = set(_read_rows(record, cfg.leads))
+    return [i for i in flat if i in used], [i for i in flat if i not in used]
+
+
+def check_record(record: Record, cfg: PreprocessConfig) -> tuple[str, ...]:
+    """Raise :class:`RecordError` when the record cannot be preprocessed; else return the
+    warnings about it.
 
     Refused: sampling rate ≤ 0, below ``cfg.min_fs`` or with no rational ratio to ``cfg.fs``
     (see :func:`resample_ratio`); no samples; NaN or infinite samples; shorter than
-    ``cfg.min_seconds``; flat-line leads (population standard deviation below
-    ``cfg.flat_std_mv``), named in the reason.
+    ``cfg.min_seconds``; every lead that ``cfg.leads`` are read from a flat line (population
+    standard deviation below ``cfg.flat_std_mv``), named in the reason.
+
+    A flat lead among others that are not is a warning, not a lost record (Chapman-Ningbo's
+    records with dead V2/V4/V6 electrodes): a lead ``cfg.leads`` does not read is ignored; one
+    it reads is kept as zeros (:func:`prepare_signals` zeroes it: a flat line carries no
+    signal, and zeros are what the per-window z-score makes of one anyway), so a model
+    reading it sees no signal there while the record still serves every other lead.
+
+    Returns
+    -------
+    tuple of str
+        The record's own :attr:`~lrh_tflm.data.record.Record.notes` and the flat-lead warnings.
     """
     name = record.name
     fs = float(record.fs)
@@ -198,17 +230,32 @@ def check_record(record: Record, cfg: PreprocessConfig) -> None:
     seconds = sig.shape[1] / fs
     if seconds < cfg.min_seconds:
         raise RecordError(name, f"too short: {seconds:.2f} s < {cfg.min_seconds:g} s")
-    std = sig.std(axis=1, dtype=np.float64)
-    flat = [record.leads[i] for i in np.flatnonzero(std < cfg.flat_std_mv)]
-    if flat:
-        reason = f"flat line in lead(s) {', '.join(flat)} (std < {cfg.flat_std_mv:g} mV)"
-        if len(flat) == len(record.leads) and std.max() > 0:
+    read, unread = flat_leads(record, cfg)
+    used = _read_rows(record, cfg.leads)
+    rule = f"(std < {cfg.flat_std_mv:g} mV)"
+    if read and len(read) == len(used):
+        names = ", ".join(record.leads[i] for i in read)
+        reason = f"flat line in lead(s) {names} {rule}"
+        if len(used) > 1:
+            reason += ": no lead that is read carries signal"
+        std = sig.std(axis=1, dtype=np.float64)
+        if std[used].max() > 0:
             # Every lead moves, just far too little: typically a wrong gain in the header.
-            reason += f"; largest lead std {std.max():.2g} mV — is the gain in the header right?"
+            reason += f"; largest lead std {std[used].max():.2g} mV — is the gain in the header right?"
         raise RecordError(name, reason)
+    notes = list(record.notes)
+    if read:
+        notes.append(f"flat line in lead(s) {', '.join(record.leads[i] for i in read)} {rule}: "
+                     "kept as zeros (no signal there; the other leads are used)")
+    if unread:
+        notes.append(f"flat line in lead(s) {', '.join(record.leads[i] for i in unread)} {rule}, "
+                     f"which {'are' if len(unread) > 1 else 'is'} not read "
+                     f"({', '.join(cfg.leads)}): ignored")
+    return tuple(notes)
 
 
-def prepare_signal(record: Record, cfg: PreprocessConfig) -> np.ndarray:
+def prepare_signal(record: Record, cfg: PreprocessConfig,
+                   notes: list[tuple[str, ...]] | None = None) -> np.ndarray:
     """Record-level preprocessing: check → canonical leads → resample → causal band-pass.
 
     Parameters
@@ -218,6 +265,8 @@ def prepare_signal(record: Record, cfg: PreprocessConfig) -> np.ndarray:
         ``cfg.leads``).
     cfg
         Preprocessing configuration.
+    notes
+        If given, receives the record's warnings (:func:`check_record`) as one tuple.
 
     Returns
     -------
@@ -229,7 +278,7 @@ def prepare_signal(record: Record, cfg: PreprocessConfig) -> np.ndarray:
     RecordError
         For every problem :func:`check_record` or :func:`to_canonical` finds.
     """
-    (result,) = prepare_signals([record], cfg)
+    (result,) = prepare_signals([record], cfg, notes)
     if isinstance(result, RecordError):
         raise result
     return result
@@ -239,7 +288,8 @@ def prepare_signal(record: Record, cfg: PreprocessConfig) -> np.ndarray:
 _BATCH_SAMPLES = 1 << 21
 
 
-def prepare_signals(records: Sequence[Record], cfg: PreprocessConfig
+def prepare_signals(records: Sequence[Record], cfg: PreprocessConfig,
+                    notes: list[tuple[str, ...]] | None = None
                     ) -> list[np.ndarray | RecordError]:
     """:func:`prepare_signal` for several records at once, each result or its error in order.
 
@@ -249,21 +299,37 @@ def prepare_signals(records: Sequence[Record], cfg: PreprocessConfig
     per-call overhead of scipy, which on 10-s PTB-XL records cost as much as the filtering,
     is shared.
 
+    Parameters
+    ----------
+    notes
+        If given, receives per record the warnings of :func:`check_record` (``()`` for a
+        record that failed).
+
     Returns
     -------
     list
         Per record, the float32 ``(samples at cfg.fs, len(cfg.leads))`` array, or the
-        :class:`RecordError` that :func:`prepare_signal` would raise.
+        :class:`RecordError` that :func:`prepare_signal` would raise.  Flat leads of a record
+        that is kept are zeros.
     """
     out: list[np.ndarray | RecordError | None] = [None] * len(records)
     groups: dict[tuple[float, int], list[tuple[int, np.ndarray]]] = {}
     for i, record in enumerate(records):
         try:
-            check_record(record, cfg)
+            warnings = check_record(record, cfg)
+            read, _ = flat_leads(record, cfg)
+            if read:
+                signal = np.array(record.signal, copy=True)
+                signal[read] = 0.0
+                record = dataclasses.replace(record, signal=signal)
             x = to_canonical(record, cfg.leads)
         except RecordError as err:
             out[i] = err
+            if notes is not None:
+                notes.append(())
             continue
+        if notes is not None:
+            notes.append(warnings)
         groups.setdefault((float(record.fs), x.shape[1]), []).append((i, x))
     sos = bandpass_sos(cfg)
     n_leads = len(cfg.leads)
@@ -383,6 +449,6 @@ DEMOGRAPHICS_DEFAULT = demographics_vector(None, None)
 __all__ = [
     "MAX_RATIO_DENOMINATOR", "DEMOGRAPHICS_SIZE", "DEMOGRAPHICS_DEFAULT",
     "bandpass_sos", "apply_bandpass", "to_canonical", "resample_ratio", "resample",
-    "check_record", "prepare_signal", "fit_length", "normalise_window", "sliding_windows",
+    "check_record", "flat_leads", "prepare_signal", "fit_length", "normalise_window", "sliding_windows",
     "demographics_vector",
 ]

@@ -31,10 +31,12 @@ theirs, it sends NORM to sinus rhythm (as SR), and does not map PVC onto the sco
 class: the organisers gave PTB-XL's PVC the unscored code 164884008 (ventricular ectopics).
 
 Other columns: ages stored as 300 mean "over 89" (PTB-XL's anonymisation) and are read as
-90; sex 0 is male, 1 female; official folds (``strat_fold``) 1–8 train, 9 validation,
+90, by the rule every reader shares (:func:`lrh_tflm.data.challenge.read_age`: another age
+outside 0–150 is unknown, with a warning); sex 0 is male, 1 female (anything else but an empty
+cell: unknown, with a warning); official folds (``strat_fold``) 1–8 train, 9 validation,
 10 test.  Rows that cannot be used are listing problems with a reason (duplicate
-``ecg_id``, a fold outside 1–10, unreadable ``scp_codes``, no file name), never silent
-drops.  Signals are WFDB format-16 ``.dat`` files read through the same WFDB reader as the
+``ecg_id``, two rows naming one signal file, a fold outside 1–10, unreadable ``scp_codes``,
+no file name), never silent drops.  Signals are WFDB format-16 ``.dat`` files read through the same WFDB reader as the
 Challenge folders (:func:`lrh_tflm.data.challenge.read_wfdb_signal`), whose output matches
 ``wfdb.rdsamp``.
 
@@ -63,7 +65,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
-from lrh_tflm.data.challenge import canonical_leads, read_header, read_wfdb_signal
+from lrh_tflm.data.challenge import canonical_leads, read_age, read_header, read_wfdb_signal
 from lrh_tflm.data.labels import ClassSpace, scored_space
 from lrh_tflm.data.record import DatasetError, Problem, Record, RecordError, RecordRef
 
@@ -131,9 +133,6 @@ PTBXL_LABEL_SETS: dict[str, tuple[str, ...]] = {
 
 #: Sampling rates PTB-XL ships, and the database column naming each rate's files.
 _RATE_COLUMN = {500: "filename_hr", 100: "filename_lr"}
-
-#: PTB-XL writes ages above 89 as 300 (anonymisation); we read them as 90.
-_AGE_CAP = 90.0
 
 _DATABASE_COLUMNS = ("ecg_id", "scp_codes", "strat_fold", "filename_lr", "filename_hr", "age", "sex")
 _DEFAULT_LABELS = "superdiagnostic"
@@ -516,6 +515,7 @@ class PTBXLSource:
         out: list[tuple] = []
         problems: list[Problem] = []
         first_row: dict[int, int] = {}
+        first_file: dict[str, int] = {}
         folders: dict[str, Path] = {}
         # Most records share a handful of code sets ("{'NORM': 100.0, 'SR': 0.0}" alone is a
         # third of PTB-XL): each distinct cell is parsed once.
@@ -524,7 +524,7 @@ class PTBXLSource:
             raw_id = (row["ecg_id"] or "").strip()
             try:
                 ecg_id = int(float(raw_id))
-            except ValueError:
+            except (ValueError, OverflowError):
                 problems.append(Problem(f"row {line}", f"ecg_id {raw_id!r} is not a number"))
                 continue
             name = f"{ecg_id:05d}"
@@ -546,7 +546,7 @@ class PTBXLSource:
             raw_fold = (row["strat_fold"] or "").strip()
             try:
                 fold = int(float(raw_fold))
-            except ValueError:
+            except (ValueError, OverflowError):
                 problems.append(Problem(name, f"strat_fold {raw_fold!r} in {db.name} row {line} "
                                               f"is not a fold number"))
                 continue
@@ -558,15 +558,21 @@ class PTBXLSource:
             if not filename:
                 problems.append(Problem(name, f"no {_RATE_COLUMN[self.rate]} in {db.name} row {line}"))
                 continue
+            if filename in first_file:
+                problems.append(Problem(name, f"{db.name} row {line} names the signal file "
+                                              f"{filename} of row {first_file[filename]} "
+                                              f"again; the repeat is skipped"))
+                continue
+            first_file[filename] = line
             axis = (row.get("heart_axis") or "").strip()
-            age = _parse_float(row["age"])
-            if age is not None and age > _AGE_CAP:
-                age = _AGE_CAP  # 300 = "over 89"
-            sex = {0: "M", 1: "F"}.get(_parse_int(row["sex"]))
+            age, age_note = read_age(row["age"])
+            sex, sex_note = _read_sex(row["sex"])
+            notes = tuple(f"{n} ({db.name} row {line})" for n in (age_note, sex_note) if n)
             folder, _, base = filename.rpartition("/")
             if folder not in folders:
                 folders[folder] = self.root / folder / "x.hea"  # a template: with_name is cheap
-            out.append((name, folders[folder].with_name(base + ".hea"), age, sex, fold, scp, axis))
+            out.append((name, folders[folder].with_name(base + ".hea"), age, sex, fold, scp, axis,
+                        notes))
         out.sort(key=lambda r: r[0])
         return out, problems, has_axis
 
@@ -682,8 +688,8 @@ class PTBXLSource:
             self._refs_built = [
                 RecordRef(name=name, path=path, meta=(
                     ("labels", labeller(scp, axis)), ("age", age), ("sex", sex), ("fold", fold),
-                    ("scp_codes", scp), ("heart_axis", axis)))
-                for name, path, age, sex, fold, scp, axis in self._rows]
+                    ("scp_codes", scp), ("heart_axis", axis)) + ((("notes", notes),) if notes else ()))
+                for name, path, age, sex, fold, scp, axis, notes in self._rows]
         return list(self._refs_built)
 
     def __getstate__(self) -> dict:
@@ -703,24 +709,26 @@ class PTBXLSource:
         leads = canonical_leads(header, ref.name)
         signal = read_wfdb_signal(ref.path, header, ref.name)
         return Record(name=ref.name, signal=signal, fs=header.fs, leads=leads, labels=labels,
-                      age=ref.get("age"), sex=ref.get("sex"), path=ref.path, fold=ref.get("fold"))
+                      age=ref.get("age"), sex=ref.get("sex"), path=ref.path, fold=ref.get("fold"),
+                      notes=tuple(ref.get("notes", ())))
 
     def __repr__(self) -> str:
         return (f"PTBXLSource({str(self.root)!r}, labels={self.label_set!r}, rate={self.rate}, "
                 f"records={len(self._rows)})")
 
 
-def _parse_float(text: str | None) -> float | None:
+def _read_sex(text: str | None) -> tuple[str | None, str | None]:
+    """PTB-XL's sex column: 0 male, 1 female; empty/NaN unknown; anything else unknown, noted."""
+    raw = (text or "").strip()
+    if raw.lower() in ("", "nan"):
+        return None, None
     try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if value == value and value >= 0 else None  # NaN and negatives: unknown
-
-
-def _parse_int(text: str | None) -> int | None:
-    value = _parse_float(text)
-    return None if value is None else int(value)
+        sex = {0.0: "M", 1.0: "F"}.get(float(raw))
+    except ValueError:
+        sex = None
+    if sex is None:
+        return None, f"sex {raw!r} is not 0 (male) or 1 (female): sex read as unknown"
+    return sex, None
 
 
 __all__ = ["PTBXL_LABEL_SETS", "PTBXLSource", "official_split", "ptbxl_class_space",

@@ -40,6 +40,9 @@ class Record:
         The file the record was read from (header for WFDB records).
     fold
         Official fold where the dataset defines one (PTB-XL ``strat_fold``), else ``None``.
+    notes
+        Warnings about a record that is still used (an implausible age read as unknown, a
+        flat lead kept as zeros …); the commands report and count them like problems.
     """
 
     name: str
@@ -51,6 +54,7 @@ class Record:
     sex: str | None
     path: Path
     fold: int | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def n_samples(self) -> int:
@@ -111,11 +115,14 @@ class ProblemLog:
     """Collects record-level problems; with ``strict`` the first one is raised instead.
 
     The log is printed at the end of a data command and saved next to the cache, so a
-    skipped record is never a silent drop.
+    skipped record is never a silent drop.  ``warnings`` are about records that were kept
+    (:attr:`Record.notes`: unknown demographics, a flat lead kept as zeros); they are
+    reported and counted the same way, and never stop a strict run.
     """
 
     strict: bool = False
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
     def add(self, record: str, reason: str) -> None:
         if self.strict:
@@ -124,6 +131,14 @@ class ProblemLog:
 
     def add_error(self, err: RecordError) -> None:
         self.add(err.record, err.reason)
+
+    def warn(self, record: str, reason: str) -> None:
+        """Note a warning about a record that is kept."""
+        self.warnings.append(Problem(record, reason))
+
+    def warn_all(self, record: str, notes: Sequence[str]) -> None:
+        for note in notes:
+            self.warn(record, note)
 
     def extend(self, problems: Sequence[Problem]) -> None:
         for p in problems:
@@ -138,19 +153,27 @@ class ProblemLog:
     def as_pairs(self) -> list[list[str]]:
         return [[p.record, p.reason] for p in self.problems]
 
+    def warning_pairs(self) -> list[list[str]]:
+        return [[p.record, p.reason] for p in self.warnings]
+
     def summary(self, limit: int = 20) -> str:
-        """Human-readable listing: one line per problem (first ``limit``), plus a count."""
-        if not self.problems:
-            return "no problems found"
-        lines = [f"{len(self.problems)} record(s) skipped:"]
-        lines += [f"  {p}" for p in self.problems[:limit]]
-        if len(self.problems) > limit:
-            lines.append(f"  … and {len(self.problems) - limit} more (see the saved problems report)")
-        return "\n".join(lines)
+        """Human-readable listing: one line per problem and warning (first ``limit`` of
+        each), plus the counts."""
+        lines = []
+        for items, head in ((self.problems, "record(s) skipped"),
+                            (self.warnings, "warning(s), records kept")):
+            if not items:
+                continue
+            lines.append(f"{len(items)} {head}:")
+            lines += [f"  {p}" for p in items[:limit]]
+            if len(items) > limit:
+                lines.append(f"  … and {len(items) - limit} more (see the saved problems report)")
+        return "\n".join(lines) if lines else "no problems found"
 
     def save(self, path: Path) -> None:
-        """Write the problems as JSON (atomically)."""
-        write_json_atomic(path, {"problems": [asdict(p) for p in self.problems]})
+        """Write the problems and warnings as JSON (atomically)."""
+        write_json_atomic(path, {"problems": [asdict(p) for p in self.problems],
+                                 "warnings": [asdict(p) for p in self.warnings]})
 
 
 class DataSource(Protocol):

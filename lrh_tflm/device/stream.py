@@ -19,6 +19,7 @@ No TensorFlow is imported here; a model is loaded only when a host reference is 
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -35,6 +36,7 @@ from lrh_tflm.data.preprocess import (
     apply_bandpass,
     bandpass_sos,
     check_record,
+    flat_leads,
     normalise_window,
     resample,
     to_canonical,
@@ -115,6 +117,12 @@ def record_samples_uv(record: Record, cfg: PreprocessConfig) -> tuple[np.ndarray
         For records the preprocessing refuses (NaN, flat, too short, missing leads…).
     """
     check_record(record, cfg)
+    read, _ = flat_leads(record, cfg)
+    if read:
+        # A flat lead among live ones is played as zeros, as every host path treats it.
+        signal = np.array(record.signal, copy=True)
+        signal[read] = 0.0
+        record = dataclasses.replace(record, signal=signal)
     x = resample(to_canonical(record, cfg.leads), record.fs, cfg.fs, axis=1).T
     uv = np.rint(np.asarray(x, np.float64) * 1000.0)
     clipped = int(np.count_nonzero((uv < -32768) | (uv > 32767)))
@@ -652,7 +660,8 @@ def stream_record(port, record: Record, *, cfg: StreamConfig = StreamConfig(),
     listener = BoardListener(port, on_line)
     listener.listen(cfg.settle_s)
     session = listener.session
-    warnings = []
+    # The record's own warnings (demographics, flat leads), then the session's.
+    warnings = list(check_record(record, pcfg))
     if session.hello is not None and host is not None:
         warnings += check_hello(session.hello, host)
     hello_hop = (session.hello or {}).get("hop")

@@ -55,16 +55,76 @@ def unpack_model(tflite: bytes, error: type[Exception] = ModelFormatError):
     Raises
     ------
     error
-        ``"not a TFLite flatbuffer …"`` for garbage.
+        ``"not a TFLite flatbuffer …"`` for bytes without the identifier, ``"not a valid
+        TFLite flatbuffer (…)"`` for a truncated or corrupt one (offsets outside the file,
+        indices to tensors, buffers or op codes that do not exist, negative shapes,
+        constant buffers smaller than their tensors).
     """
     data = bytearray(tflite)
     # A TFLite flatbuffer carries the file identifier "TFL3" at bytes 4..8.
     if len(data) < 8 or bytes(data[4:8]) != b"TFL3":
         raise error("not a TFLite flatbuffer (missing 'TFL3' identifier)")
     try:
-        return _schema.ModelT.InitFromObj(_schema.Model.GetRootAs(data, 0))
-    except Exception as err:  # noqa: BLE001  (flatbuffers raises anything on garbage)
-        raise error(f"not a TFLite flatbuffer: {err}") from None
+        model = _schema.ModelT.InitFromObj(_schema.Model.GetRootAs(data, 0))
+    # flatbuffers raises whatever its reads run into on damaged bytes: struct.error for an
+    # offset past the end, ValueError, IndexError, UnicodeDecodeError, MemoryError for a
+    # vector length in the billions.
+    except Exception as err:  # noqa: BLE001
+        detail = str(err)
+        if "unpack_from requires a buffer" in detail or isinstance(err, (IndexError, MemoryError)):
+            detail = (f"an offset or length points outside the {len(data):,}-byte file: "
+                      "truncated or corrupt")
+        raise error(f"not a valid TFLite flatbuffer ({detail})") from None
+    problem = _structure_problem(model, len(data))
+    if problem:
+        raise error(f"not a valid TFLite flatbuffer ({problem}: corrupt)")
+    return model
+
+
+def _structure_problem(model, size: int) -> str | None:
+    """What is wrong with an unpacked model's cross-references, or ``None``.
+
+    The flatbuffer parser only checks that reads stay inside the bytes; the runtimes (TFLM's
+    C++ above all) trust the indices and shapes and would read out of bounds on a corrupt
+    model, so they are checked here first.
+    """
+    subgraphs = model.subgraphs or []
+    buffers = model.buffers or []
+    n_codes = len(model.operatorCodes or [])
+    if not subgraphs:
+        return "no subgraph"
+    for b, buf in enumerate(buffers):
+        offset, length = int(getattr(buf, "offset", 0) or 0), int(getattr(buf, "size", 0) or 0)
+        if offset and (offset < 0 or length < 0 or offset + length > size):
+            return f"buffer {b} lies outside the file"
+    for g, sub in enumerate(subgraphs):
+        tensors = sub.tensors or []
+        n = len(tensors)
+        for t, tensor in enumerate(tensors):
+            shape = [int(d) for d in (tensor.shape if tensor.shape is not None else [])]
+            if any(d < 0 for d in shape):
+                return f"tensor {t} of subgraph {g} has the shape {shape}"
+            if not 0 <= int(tensor.buffer) < max(1, len(buffers)):
+                return f"tensor {t} of subgraph {g} names buffer {tensor.buffer} of {len(buffers)}"
+            width = _ELEMENT_BYTES.get(int(tensor.type))
+            buf = buffers[tensor.buffer] if tensor.buffer < len(buffers) else None
+            if width and buf is not None and buf.data is not None and len(buf.data):
+                need = int(np.prod(shape, dtype=np.int64)) * width
+                if len(buf.data) < need:
+                    return (f"tensor {t} of subgraph {g} needs {need} bytes of constant data, "
+                            f"its buffer holds {len(buf.data)}")
+        for what, idx in (("input", sub.inputs), ("output", sub.outputs)):
+            for i in (idx if idx is not None else []):
+                if not 0 <= int(i) < n:
+                    return f"subgraph {g} {what} {i} is not one of its {n} tensors"
+        for k, op in enumerate(sub.operators or []):
+            if not 0 <= int(op.opcodeIndex) < n_codes:
+                return f"operator {k} of subgraph {g} names op code {op.opcodeIndex} of {n_codes}"
+            for i in list(op.inputs if op.inputs is not None else []) + \
+                    list(op.outputs if op.outputs is not None else []):
+                if not -1 <= int(i) < n:
+                    return f"operator {k} of subgraph {g} names tensor {i} of {n}"
+    return None
 
 
 def is_constant(model, tensor) -> bool:
@@ -170,6 +230,12 @@ class TensorInfo:
     def quantized(self) -> bool:
         return self.scale != 0.0
 
+
+#: Bytes per element of the tensor types whose constant data is checked for size.
+_ELEMENT_BYTES = {_schema.TensorType.FLOAT32: 4, _schema.TensorType.INT32: 4,
+                  _schema.TensorType.INT8: 1, _schema.TensorType.UINT8: 1,
+                  _schema.TensorType.INT16: 2, _schema.TensorType.INT64: 8,
+                  _schema.TensorType.FLOAT16: 2}
 
 _DTYPES = {_schema.TensorType.INT8: np.int8, _schema.TensorType.FLOAT32: np.float32,
            _schema.TensorType.INT32: np.int32, _schema.TensorType.UINT8: np.uint8,
