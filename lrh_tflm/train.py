@@ -56,12 +56,23 @@ def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     """The tf.distribute strategy called ``name``.
 
     ``default`` is the no-op strategy (one device), ``mirrored`` replicates over the local
-    GPUs, ``multiworker`` over the workers described by ``TF_CONFIG``.
+    GPUs (over the logical CPUs where there is no GPU: one, unless the program split the CPU
+    with ``tf.config.set_logical_device_configuration``), ``multiworker`` over the workers
+    described by ``TF_CONFIG`` (create it once per process, before anything else touches
+    TensorFlow's devices).
+
+    All three keep the training semantics: the batch size is the global batch, split over
+    the replicas, and gradients are summed over them (:meth:`lrh_tflm.distill.Distiller.train_step`
+    scales each replica's loss), so a step on ``k`` replicas is a step on the whole batch —
+    up to float summation order, and batch-normalisation statistics, which Keras computes
+    per replica.
     """
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        # TensorFlow's own default (GPUs, else CPU:0) ignores a split CPU.
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
@@ -658,6 +669,7 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
                "weights": list(distiller.teacher_weights)} if teachers else None,
         "training": {"best_epoch": result.best_epoch, "epochs": result.epochs_run,
                      "seconds": result.seconds, "seed": seed, "strategy": type(strategy).__name__,
+                     "replicas": int(strategy.num_replicas_in_sync),
                      "train_positives": {c: int(n) for c, n in zip(classes, train_pos)},
                      "splits": {k: int(len(v)) for k, v in splits.items()}},
         "data": {"spec": prepared.manifest.get("spec"), "cache_key": prepared.manifest.get("key"),

@@ -42,6 +42,12 @@ from lrh_tflm.config import KD_RECIPES, PROFILES
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes for data preparation [default: all cores].")
 @click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+@click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]),
+              default="default", show_default=True,
+              help="tf.distribute strategy of every training stage (teachers, students, QAT): "
+                   "mirrored over the local GPUs, multiworker over the TF_CONFIG cluster (run "
+                   "the same command on every worker, each with its own --out). Not in the "
+                   "stage keys: finished stages are reused under any strategy.")
 @click.option("--emulate", is_flag=True,
               help="Prove the exported firmware files on the emulated Cortex-M4F (as "
                    "`lrh-tflm export --emulate`; needs qemu-system-arm and gcc-arm-none-eabi).")
@@ -50,7 +56,7 @@ from lrh_tflm.config import KD_RECIPES, PROFILES
                                  "tflm-cmsis-nn beside the checkout].")
 @user_errors
 def build(leads, data_spec, kd, recipe, loss, student, profile, quantization, out, firmware, seed, cache,
-          strict, workers, quiet, emulate, tflm_dir):
+          strict, workers, quiet, strategy, emulate, tflm_dir):
     """Records (or the built-in synthetic set) to a firmware-ready int8 model.
 
     Stages: data → 12-lead teacher → reduced-lead teacher → student with KD → student
@@ -65,7 +71,7 @@ def build(leads, data_spec, kd, recipe, loss, student, profile, quantization, ou
                         student=student,
                         profile=profile, out=out, firmware=firmware, seed=seed,
                         quantization=quantization, strict=strict, workers=workers,
-                        emulate=emulate, tflm_dir=tflm_dir,
+                        emulate=emulate, tflm_dir=tflm_dir, strategy=strategy,
                         # Keras progress bars on a terminal, one line per epoch in logs.
                         verbose=0 if quiet else (1 if sys.stdout.isatty() else 2))
     from lrh_tflm.device.emulator import EmulatorError

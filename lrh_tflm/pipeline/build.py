@@ -21,6 +21,7 @@ Stages (folders under ``--out``)::
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
@@ -40,7 +41,7 @@ from lrh_tflm.leads import LEADS, label, parse_leads
 from lrh_tflm.pipeline import recipes
 from lrh_tflm.pipeline.report import make_build_report
 from lrh_tflm.pipeline.stages import StageResult, StageRunner
-from lrh_tflm.train import distilled_train_config, train_stage
+from lrh_tflm.train import STRATEGIES, distilled_train_config, get_strategy, train_stage
 
 #: Parity limits of the build's parity stage (lrh_tflm.tflite.parity): TFLM must equal LiteRT's
 #: reference kernels bit for bit; a model that misses is still exported (the firmware runs
@@ -94,6 +95,13 @@ class BuildOptions:
     real-time margin (:func:`lrh_tflm.device.emulator.emulate_export`)."""
     tflm_dir: Path | None = None
     """TFLM tree for ``emulate`` (``None``: the CMSIS-NN tree beside the checkout)."""
+    strategy: str = "default"
+    """tf.distribute strategy of every training stage (:func:`lrh_tflm.train.get_strategy`:
+    ``default``, ``mirrored`` or ``multiworker``).  Not part of any stage key: it says where a
+    stage trains, not what — the global batch, schedule and seed are the same on any number
+    of replicas (only float summation order and per-replica batch-norm statistics differ, as
+    they do between a CPU and a GPU, which no key names either), so a build started on one
+    device resumes on several and a finished stage is reused whatever the strategy."""
 
 
 @dataclass
@@ -192,6 +200,12 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
     out = Path(opts.out)
     runner = StageRunner(out, log)
     verbose = opts.verbose if progress else 0
+    if opts.strategy not in STRATEGIES:  # before the data stage, not at the first training stage
+        raise ValueError(f"unknown strategy {opts.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    # Created when a stage first trains, and once: a build whose stages are all reused needs
+    # no devices (for multiworker, no cluster), and a process can hold only one
+    # MultiWorkerMirroredStrategy.
+    strategy = functools.cache(lambda: get_strategy(opts.strategy))
 
     # ---- data: always asks the cache (instant when prepared); its key feeds every stage.
     data, data_key = _data_stage(runner, opts, profile, cache_dir, progress=progress, log=log)
@@ -218,7 +232,7 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
             trained = train_stage(role, prepared, splits, leads=model_leads, profile=profile,
                                   out_dir=folder,
                                   teachers=[Path(t.summary["model_dir"]) for t in teachers],
-                                  teacher_weights=weights, seed=opts.seed,
+                                  teacher_weights=weights, strategy=strategy(), seed=opts.seed,
                                   train_cfg=train_cfg, verbose=verbose)
             return trained.summary()
 
@@ -243,7 +257,8 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
 
     # ---- quantisation and deployment
     export = _deployment_stages(runner, common, profile, prepared, splits, trained,
-                                student_step, seed=opts.seed, verbose=verbose, log=log)
+                                student_step, seed=opts.seed, verbose=verbose, log=log,
+                                strategy=strategy)
     if opts.emulate:  # before the copy into the sketch: it writes the measured footprint.json
         _emulate_stage(runner, common, export, opts.tflm_dir)
     firmware_files = []
@@ -301,10 +316,11 @@ def _data_stage(runner: StageRunner, opts: BuildOptions, profile: Profile, cache
 
 def _deployment_stages(runner: StageRunner, common: dict, profile: Profile, prepared, splits: dict,
                        trained: dict[str, StageResult], student_step, *, seed: int, verbose: int,
-                       log: Callable[[str], None]) -> StageResult:
+                       log: Callable[[str], None], strategy: Callable | None = None) -> StageResult:
     """QAT → int8 → parity → export of the distilled student (``trained["student"]``).
 
-    Returns the export stage's result (its summary lists the firmware files).
+    ``strategy`` returns the tf.distribute strategy QAT trains under (called only when it
+    trains).  Returns the export stage's result (its summary lists the firmware files).
     """
     teacher12, student_kd = trained["teacher"], trained["student"]
     kd_teachers = tuple(trained[t] for t in student_step.teachers)
@@ -316,6 +332,7 @@ def _deployment_stages(runner: StageRunner, common: dict, profile: Profile, prep
                                  profile=profile, out_dir=folder,
                                  teachers=[Path(t.summary["model_dir"]) for t in kd_teachers],
                                  teacher_weights=student_step.weights if kd_teachers else None,
+                                 strategy=strategy() if strategy else None,
                                  seed=seed, verbose=verbose).summary()
 
     qat = runner.run("qat", qat_key, qat_fn)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import tensorflow as tf
 import tf_keras
 
 from lrh_tflm import metrics as M
@@ -121,7 +122,7 @@ class QATResult:
 
 def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Path,
               teachers: Sequence[Path] = (), teacher_weights: Sequence[float] | None = None,
-              seed: int = 0, verbose: int = 1) -> QATResult:
+              strategy=None, seed: int = 0, verbose: int = 1) -> QATResult:
     """Quantisation-aware fine-tuning of a saved student, distillation continuing.
 
     The QAT model's activation ranges start at those of ``profile.quant.representative_windows``
@@ -144,6 +145,9 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
         ``"qat": true``).
     teachers, teacher_weights
         The student's KD teachers (saved folders) and their weights; empty: labels only.
+    strategy
+        tf.distribute strategy; the QAT model, its teachers and the optimiser are created
+        under its scope (``None``: the current one).
 
     Returns
     -------
@@ -158,8 +162,9 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
                          0.0, 0)
     if quant.mode != "qat":
         raise ValueError(f"unknown quantisation mode {quant.mode!r}; choose qat or ptq")
-    float_model, _ = load_model(student_dir)
-    qat_model = quantize_aware(float_model)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():  # the QAT clone's variables (and the teachers') are replicated
+        qat_model = quantize_aware(load_model(student_dir)[0])
     left = unquantized_layers(qat_model)
     if left:
         raise ValueError(f"QAT left layers in float: {', '.join(left)}")
@@ -171,8 +176,10 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
     calibrate_ranges(qat_model, ({"ecg": cal_ecg[i:i + 64], "demo": cal_demo[i:i + 64]}
                                  for i in range(0, len(cal_ecg), 64)))
     classes = list(prepared.classes.classes)
-    loaded = [(load_model(p)[0], lead_indices(read_sidecar(p)["leads"], cached)) for p in teachers]
-    distiller = Distiller(qat_model, loaded, student_leads=lead_indices(side["leads"], cached))
+    with strategy.scope():
+        loaded = [(load_model(p)[0], lead_indices(read_sidecar(p)["leads"], cached))
+                  for p in teachers]
+        distiller = Distiller(qat_model, loaded, student_leads=lead_indices(side["leads"], cached))
     # The student's own crop grid and evaluation windows, so QAT distils on the same crops
     # (and the same cached teacher logits) as the float student did.
     cfg = TrainConfig(epochs=quant.qat_epochs, batch_size=profile.student_train.batch_size,
@@ -183,7 +190,7 @@ def qat_stage(student_dir: Path, prepared, splits: dict, *, profile, out_dir: Pa
                                           teacher_leads=[read_sidecar(p)["leads"] for p in teachers],
                                           kd=profile.kd, seed=seed)
     result = train_model(distiller, train_ds, val_ds, cfg, out_dir / "train", classes=classes,
-                         val_data=val_data, seed=seed,
+                         val_data=val_data, seed=seed, strategy=strategy,
                          kd=profile.kd, teacher_weights=teacher_weights if loaded else None,
                          abbreviations=prepared.classes.abbreviations, verbose=verbose)
     ecg, demo, y_test = eval_windows(prepared, splits["test"], window, hop=cfg.eval_hop)

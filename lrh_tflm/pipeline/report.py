@@ -62,14 +62,19 @@ class ModelResult:
 
 @dataclass
 class Strips:
-    """Example ECG strips from the test split."""
+    """Example ECG strips from the test split, in millivolts.
 
-    ecg: np.ndarray            # (n, T, L) normalised windows
+    ``ecg`` holds the windows the model was scored on *before* normalisation (band-passed
+    millivolts, as cached), so the strips can be drawn at the standard 10 mm/mV.
+    """
+
+    ecg: np.ndarray            # (n, T, L) band-passed millivolts
     leads: tuple[str, ...]
     fs: float
     names: Sequence[str]
     true: Sequence[Sequence[str]]
     pred: Sequence[Sequence[str]]
+
 
 
 def _plt():
@@ -203,24 +208,110 @@ def plot_f1(results: Sequence[ModelResult], abbreviations: Sequence[str], path: 
     return path
 
 
-def plot_strips(strips: Strips, path: Path) -> Path:
-    """Example test windows with true and predicted labels."""
+# ECG paper: the conventions a printed 12-lead ECG is read by.
+PAPER_SPEED = 25.0   # mm/s
+PAPER_GAIN = 10.0    # mm/mV
+STRIP_DPI = 150
+"""Pixels per inch of ``strips.png`` (written into the PNG, so a print at 100 % measures right)."""
+_MINOR, _MAJOR = 1.0, 5.0          # mm: the small and large squares
+_CAL_MM = 10.0                     # left margin of each row holding the calibration pulse
+_CAL_PULSE = (2.5, 7.5)            # its rising and falling edge (200 ms wide), mm
+_MAX_EXCURSION = 30.0              # mm above/below the baseline a row makes room for
+_PAPER = {"minor": "#f7c6c6", "major": "#e8868a", "trace": "black"}
+_TITLE_MM, _GAP_MM, _SIDE_MM, _FOOT_MM = 8.0, 3.0, 5.0, 7.0
+
+
+def _ceil5(mm: float) -> float:
+    return _MAJOR * float(np.ceil(mm / _MAJOR - 1e-9))
+
+
+def _rows(ecg_mm: np.ndarray) -> tuple[float, float]:
+    """Height of the room above and below each row's baseline (mm, whole large squares).
+
+    One layout for every strip and lead, so the rows line up; it fits the calibration pulse
+    and the largest deflection up to ``_MAX_EXCURSION`` (a bigger one runs into the next
+    row, as it would on paper).
+    """
+    up = float(np.max(ecg_mm, initial=0.0))
+    down = float(-np.min(ecg_mm, initial=0.0))
+    up = _ceil5(min(max(up, PAPER_GAIN) + 2.0, _MAX_EXCURSION))
+    down = _ceil5(min(max(down, 2.0) + 1.0, _MAX_EXCURSION))
+    return up, down
+
+
+def strip_figure(strips: Strips):
+    """The example strips on ECG paper, at true size.
+
+    Each record is one sheet of paper: 25 mm/s across, 10 mm/mV up, a 1-mm minor and 5-mm
+    major pink grid, one row per lead with its name and a 1-mV, 200-ms calibration pulse at
+    the start, and the record's true and predicted labels above it (red when they differ).
+    Axes coordinates are millimetres of paper and the figure is sized so one of them is one
+    millimetre of the page at any DPI.
+
+    Parameters
+    ----------
+    strips
+        The windows (millivolts) and their labels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _plt()
-    n = len(strips.names)
-    fig, axes = plt.subplots(n, 1, figsize=(11, 1.9 * n), squeeze=False)
-    t = np.arange(strips.ecg.shape[1]) / strips.fs
-    for ax, ecg, name, true, pred in zip(axes[:, 0], strips.ecg, strips.names, strips.true, strips.pred):
+    ecg = np.asarray(strips.ecg, dtype=np.float64)
+    n, t_len, n_leads = ecg.shape
+    # The band-pass leaves no DC to speak of, but a window's baseline still wanders: each
+    # lead is drawn about its median (an offset on the paper, not a change of scale).
+    mm = (ecg - np.median(ecg, axis=1, keepdims=True)) * PAPER_GAIN
+    up, down = _rows(mm)
+    pitch = up + down
+    width = _ceil5(_CAL_MM + t_len / strips.fs * PAPER_SPEED)
+    height = pitch * n_leads
+    fig_w = width + 2 * _SIDE_MM
+    fig_h = n * (_TITLE_MM + height) + (n - 1) * _GAP_MM + _FOOT_MM
+    fig = plt.figure(figsize=(fig_w / 25.4, fig_h / 25.4))
+    x = _CAL_MM + np.arange(t_len) / strips.fs * PAPER_SPEED
+    c0, c1 = _CAL_PULSE
+    cal_x = np.array([0.0, c0, c0, c1, c1, _CAL_MM])
+    cal_y = np.array([0.0, 0.0, 1.0, 1.0, 0.0, 0.0]) * PAPER_GAIN
+    for k in range(n):
+        top = fig_h - k * (_TITLE_MM + height + _GAP_MM) - _TITLE_MM
+        ax = fig.add_axes((_SIDE_MM / fig_w, (top - height) / fig_h, width / fig_w, height / fig_h))
+        ax.set_xlim(0, width)
+        ax.set_ylim(0, height)
+        ax.set_xticks(np.arange(0, width + 1e-9, _MAJOR))
+        ax.set_xticks(np.arange(0, width + 1e-9, _MINOR), minor=True)
+        ax.set_yticks(np.arange(0, height + 1e-9, _MAJOR))
+        ax.set_yticks(np.arange(0, height + 1e-9, _MINOR), minor=True)
+        ax.grid(which="minor", color=_PAPER["minor"], lw=0.4)
+        ax.grid(which="major", color=_PAPER["major"], lw=0.8)
+        ax.set_axisbelow(True)
+        ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+        for spine in ax.spines.values():
+            spine.set_color(_PAPER["major"])
         for li, lead in enumerate(strips.leads):
-            ax.plot(t, ecg[:, li] - 4 * li, lw=0.7, label=lead)
+            base = height - li * pitch - up
+            ax.plot(cal_x, base + cal_y, color=_PAPER["trace"], lw=0.9, gid=f"calibration:{lead}")
+            ax.plot(x, base + mm[k, :, li], color=_PAPER["trace"], lw=0.7, gid=f"lead:{lead}")
+            ax.text(_CAL_MM + 1.0, base + PAPER_GAIN * 0.6, lead, fontsize=8, va="bottom",
+                    fontweight="bold")
+        true, pred = strips.true[k], strips.pred[k]
         ok = set(true) == set(pred)
-        ax.set_title(f"{name}   true: {', '.join(true) or '—'}   predicted: {', '.join(pred) or '—'}",
-                     fontsize=9, color="black" if ok else "#b2182b", loc="left")
-        ax.set_yticks([])
-        ax.set_xlim(t[0], t[-1])
-    axes[-1, 0].set_xlabel("seconds")
-    axes[0, 0].legend(fontsize=7, loc="upper right", ncol=len(strips.leads))
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+        ax.set_title(f"{strips.names[k]}   true: {', '.join(true) or '—'}   "
+                     f"predicted: {', '.join(pred) or '—'}", fontsize=9, loc="left",
+                     color="black" if ok else "#b2182b", pad=3)
+    fig.text(_SIDE_MM / fig_w, 2.0 / fig_h,
+             f"{PAPER_SPEED:g} mm/s   {PAPER_GAIN:g} mm/mV   {strips.fs:g} Hz, band-passed as the "
+             "model's input before normalisation; grid 1 mm / 5 mm (0.04 s, 0.1 mV / 0.2 s, 0.5 mV)",
+             fontsize=7, color="#555555")
+    return fig
+
+
+def plot_strips(strips: Strips, path: Path) -> Path:
+    """Draw :func:`strip_figure` into ``path`` at :data:`STRIP_DPI` (true size when printed)."""
+    plt = _plt()
+    fig = strip_figure(strips)
+    fig.savefig(path, dpi=STRIP_DPI)
     plt.close(fig)
     return path
 
@@ -410,6 +501,37 @@ def _stage_results(stages: dict, prepared, ecg12: np.ndarray,
     return by
 
 
+def example_strips(prepared, test: np.ndarray, window: int, leads: Sequence[str],
+                   pred: np.ndarray, n: int = 4) -> Strips:
+    """The first ``n`` test records as :class:`Strips`: their evaluation windows in millivolts.
+
+    Parameters
+    ----------
+    prepared
+        The prepared data (its cache holds band-passed millivolts).
+    test
+        Test-split record indices.
+    window
+        Samples per window (the centre crop the model was scored on).
+    leads
+        The leads to draw (the student's).
+    pred
+        Decisions (test records × classes) shown as the predicted labels.
+
+    Returns
+    -------
+    Strips
+    """
+    abbr = list(prepared.classes.abbreviations)
+    pick = np.asarray(test)[:min(n, len(test))]
+    # The same centre crops as the model's inputs, left in mV so the paper's 10 mm/mV is true.
+    ecg, _, y = eval_windows(prepared, pick, window, leads=leads, normalise="none")
+    return Strips(ecg[:, 0], tuple(leads), float(prepared.pre.fs),
+                  [prepared.names[i] for i in pick],
+                  [_names(abbr, row) for row in y.astype(bool)],
+                  [_names(abbr, row) for row in np.asarray(pred)[:len(pick)]])
+
+
 def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages: dict,
                       stage_seconds: dict, machine: dict, data_spec: str) -> tuple[Path, dict]:
     """Collect a finished build's artefacts into the report and its JSON files.
@@ -493,13 +615,8 @@ def make_build_report(out_dir: Path, *, opts, profile, prepared, splits, stages:
         # Measured on the emulated Cortex-M4F when the build ran with --emulate.
         "emulator": stages["emulate"].summary if "emulate" in stages else None,
     }
-    # Example strips: the first few test records, with the int8 student's decisions.
-    idx = lead_indices(by["student-kd"].leads, prepared.leads)
-    pick = np.arange(min(4, len(test)))
-    pred = by["student-int8"].probs >= thresholds
-    strips = Strips(ecg12[pick, 0][..., idx], by["student-kd"].leads, float(prepared.pre.fs),
-                    [prepared.names[test[i]] for i in pick],
-                    [_names(abbr, y_test[i]) for i in pick], [_names(abbr, pred[i]) for i in pick])
+    strips = example_strips(prepared, test, window, by["student-kd"].leads,
+                            by["student-int8"].probs >= thresholds)
     card = _model_card(profile, prepared, splits, data_spec, by, int8_side, exp)
     notes = [f"Data: `{data_spec}` ({data_attribution(data_spec)}) — {len(prepared)} records; "
              f"test split {len(test)} records "
