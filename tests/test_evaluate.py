@@ -23,7 +23,7 @@ def test_keras_student_prints_scores_and_class_table(smoke_build):
     table = res.stdout[res.stdout.index("class "):]
     for abbr in classes:
         assert f"\n{abbr} " in table, abbr
-    assert "(test, 31 records, 0 skipped)" in res.stdout
+    assert "(test, 31 records, 0 skipped, 0 warning(s))" in res.stdout
     # A newcomer's screen: no TensorFlow start-up lines (cuInit errors, absl notices).
     assert not TF_LOG_LINE.search(res.stderr), res.stderr[:2000]
 
