@@ -99,10 +99,23 @@ $(QEMU_BUILD)/obj/startup.o: $(FW)/qemu/startup.c | qemu-tree
 	@echo "arm-none-eabi-gcc [qemu, -Werror] $(notdir $<)"
 	@$(ARM_CC) $(QEMU_COMMON) -std=c11 -Wall -Wextra -Werror -c $< -o $@
 
-$(QT)/obj/%.o: $(QEMU_TFLM_ROOT)/% | qemu-tree
+# Every TFLM C++ file parses the same heavy headers first (the flatbuffer schema and the
+# interpreter: about 90,000 lines a file, most of its compile time).  They are compiled once
+# per tree and flags into a precompiled header that each TFLM C++ object includes first
+# (-include; GCC refuses a stale one, -Winvalid-pch says so).  The objects are the same bytes
+# (objdump-checked); the archive compiles in about half the time.
+QEMU_PCH = $(QT)/pch/tflm_pch.h
+$(QEMU_PCH): | qemu-tree
 	@mkdir -p $(@D)
-	@$(if $(filter %.c,$<),$(ARM_CC) $(QEMU_TFLM_CFLAGS),$(ARM_CXX) $(QEMU_TFLM_CXXFLAGS)) \
-		-c $< -o $@
+	@printf '#include "tensorflow/lite/schema/schema_generated.h"\n#include "tensorflow/lite/micro/micro_interpreter.h"\n' > $@
+$(QEMU_PCH).gch: $(QEMU_PCH)
+	@echo "arm-none-eabi-g++ precompiled TFLM headers ($(QEMU_NAME))"
+	@$(ARM_CXX) $(QEMU_TFLM_CXXFLAGS) -x c++-header $< -o $@
+
+$(QT)/obj/%.o: $(QEMU_TFLM_ROOT)/% | qemu-tree $(QEMU_PCH).gch
+	@mkdir -p $(@D)
+	@$(if $(filter %.c,$<),$(ARM_CC) $(QEMU_TFLM_CFLAGS),$(ARM_CXX) $(QEMU_TFLM_CXXFLAGS) \
+		-include $(QEMU_PCH) -Winvalid-pch) -c $< -o $@
 # The Makefile's .SECONDARY makes every object an intermediate file, which make does not build
 # for an archive that is newer than the sources; the source list, rewritten only when it
 # changes (another tree layout, an added framework folder), makes the archive out of date.
