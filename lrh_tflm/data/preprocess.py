@@ -181,8 +181,12 @@ def _read_rows(record: Record, leads: Sequence[str]) -> list[int]:
 def flat_leads(record: Record, cfg: PreprocessConfig) -> tuple[list[int], list[int]]:
     """Flat-line rows of the record (std below ``cfg.flat_std_mv``): ``(read, unread)`` — those
     ``cfg.leads`` are read from, and the others."""
-    sig = np.asarray(record.signal)
-    std = sig.std(axis=1, dtype=np.float64)
+    std = np.asarray(record.signal).std(axis=1, dtype=np.float64)
+    return _split_flat(std, record, cfg)
+
+
+def _split_flat(std: np.ndarray, record: Record, cfg: PreprocessConfig
+                ) -> tuple[list[int], list[int]]:
     flat = np.flatnonzero(std < cfg.flat_std_mv).tolist()
     used = set(_read_rows(record, cfg.leads))
     return [i for i in flat if i in used], [i for i in flat if i not in used]
@@ -208,6 +212,22 @@ def check_record(record: Record, cfg: PreprocessConfig) -> tuple[str, ...]:
     tuple of str
         The record's own :attr:`~lrh_tflm.data.record.Record.notes` and the flat-lead warnings.
     """
+    return _check(record, cfg)[0]
+
+
+def checked_record(record: Record, cfg: PreprocessConfig) -> tuple[Record, tuple[str, ...]]:
+    """:func:`check_record`, then the record as preprocessing reads it: the flat leads that
+    ``cfg.leads`` are read from set to zeros.  Returns ``(record, warnings)``."""
+    notes, read = _check(record, cfg)
+    if read:
+        signal = np.array(record.signal, copy=True)
+        signal[read] = 0.0
+        record = dataclasses.replace(record, signal=signal)
+    return record, notes
+
+
+def _check(record: Record, cfg: PreprocessConfig) -> tuple[tuple[str, ...], list[int]]:
+    """:func:`check_record`'s work: ``(warnings, flat rows that are read)``."""
     name = record.name
     fs = float(record.fs)
     if not math.isfinite(fs) or fs <= 0:
@@ -230,7 +250,8 @@ def check_record(record: Record, cfg: PreprocessConfig) -> tuple[str, ...]:
     seconds = sig.shape[1] / fs
     if seconds < cfg.min_seconds:
         raise RecordError(name, f"too short: {seconds:.2f} s < {cfg.min_seconds:g} s")
-    read, unread = flat_leads(record, cfg)
+    std = sig.std(axis=1, dtype=np.float64)
+    read, unread = _split_flat(std, record, cfg)
     used = _read_rows(record, cfg.leads)
     rule = f"(std < {cfg.flat_std_mv:g} mV)"
     if read and len(read) == len(used):
@@ -238,7 +259,6 @@ def check_record(record: Record, cfg: PreprocessConfig) -> tuple[str, ...]:
         reason = f"flat line in lead(s) {names} {rule}"
         if len(used) > 1:
             reason += ": no lead that is read carries signal"
-        std = sig.std(axis=1, dtype=np.float64)
         if std[used].max() > 0:
             # Every lead moves, just far too little: typically a wrong gain in the header.
             reason += f"; largest lead std {std[used].max():.2g} mV — is the gain in the header right?"
@@ -251,7 +271,7 @@ def check_record(record: Record, cfg: PreprocessConfig) -> tuple[str, ...]:
         notes.append(f"flat line in lead(s) {', '.join(record.leads[i] for i in unread)} {rule}, "
                      f"which {'are' if len(unread) > 1 else 'is'} not read "
                      f"({', '.join(cfg.leads)}): ignored")
-    return tuple(notes)
+    return tuple(notes), read
 
 
 def prepare_signal(record: Record, cfg: PreprocessConfig,
@@ -316,12 +336,7 @@ def prepare_signals(records: Sequence[Record], cfg: PreprocessConfig,
     groups: dict[tuple[float, int], list[tuple[int, np.ndarray]]] = {}
     for i, record in enumerate(records):
         try:
-            warnings = check_record(record, cfg)
-            read, _ = flat_leads(record, cfg)
-            if read:
-                signal = np.array(record.signal, copy=True)
-                signal[read] = 0.0
-                record = dataclasses.replace(record, signal=signal)
+            record, warnings = checked_record(record, cfg)
             x = to_canonical(record, cfg.leads)
         except RecordError as err:
             out[i] = err
@@ -449,6 +464,6 @@ DEMOGRAPHICS_DEFAULT = demographics_vector(None, None)
 __all__ = [
     "MAX_RATIO_DENOMINATOR", "DEMOGRAPHICS_SIZE", "DEMOGRAPHICS_DEFAULT",
     "bandpass_sos", "apply_bandpass", "to_canonical", "resample_ratio", "resample",
-    "check_record", "flat_leads", "prepare_signal", "fit_length", "normalise_window", "sliding_windows",
+    "check_record", "checked_record", "flat_leads", "prepare_signal", "fit_length", "normalise_window", "sliding_windows",
     "demographics_vector",
 ]

@@ -19,7 +19,6 @@ No TensorFlow is imported here; a model is loaded only when a host reference is 
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import threading
@@ -36,7 +35,7 @@ from lrh_tflm.data.preprocess import (
     apply_bandpass,
     bandpass_sos,
     check_record,
-    flat_leads,
+    checked_record,
     normalise_window,
     resample,
     to_canonical,
@@ -116,13 +115,8 @@ def record_samples_uv(record: Record, cfg: PreprocessConfig) -> tuple[np.ndarray
     RecordError
         For records the preprocessing refuses (NaN, flat, too short, missing leads…).
     """
-    check_record(record, cfg)
-    read, _ = flat_leads(record, cfg)
-    if read:
-        # A flat lead among live ones is played as zeros, as every host path treats it.
-        signal = np.array(record.signal, copy=True)
-        signal[read] = 0.0
-        record = dataclasses.replace(record, signal=signal)
+    # A flat lead among live ones is played as zeros, as every host path treats it.
+    record, _ = checked_record(record, cfg)
     x = resample(to_canonical(record, cfg.leads), record.fs, cfg.fs, axis=1).T
     uv = np.rint(np.asarray(x, np.float64) * 1000.0)
     clipped = int(np.count_nonzero((uv < -32768) | (uv > 32767)))
