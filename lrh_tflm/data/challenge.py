@@ -23,6 +23,7 @@ concept ids (digits only); anything else there is a problem with the record.
 """
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -157,16 +158,6 @@ def read_sex(text: str | None) -> tuple[str | None, str | None]:
     if sex is None:
         return None, f"sex {raw!r} is not M/F/Male/Female/Unknown: sex read as unknown"
     return sex, None
-
-
-def parse_age(text: str | None) -> float | None:
-    """Age in years (:func:`read_age` without the note): ``None`` when unknown."""
-    return read_age(text)[0]
-
-
-def parse_sex(text: str | None) -> str | None:
-    """``"M"``/``"F"`` (:func:`read_sex` without the note); ``None`` for anything else."""
-    return read_sex(text)[0]
 
 
 def is_snomed_code(code: str) -> bool:
@@ -311,7 +302,7 @@ def not_a_file(path: Path) -> str:
         try:
             path.stat()
         except OSError as err:
-            if err.errno == 40:  # ELOOP
+            if err.errno == errno.ELOOP:
                 return "is a symbolic link loop"
             return f"is a dangling symbolic link (to {target}, which does not exist)"
         if path.is_dir():
