@@ -69,9 +69,10 @@ def bench_variant(variant: str, profile_name: str, work: Path, cache: Path, runs
     prepared, splits = prepare_synthetic(profile, cache, seed=opts.seed)
     ptq_dir = work / f"{variant}-ptq"
     t0 = time.perf_counter()
-    ptq = deploy.int8_stage(float_dir, float_dir, teacher_dir, prepared, splits,
-                            profile=ptq_profile, out_dir=ptq_dir, seed=opts.seed,
-                            latency_runs=runs)
+    ptq = deploy.int8_stage(deploy.convert_student(float_dir, prepared, splits,
+                                                   profile=ptq_profile, seed=opts.seed),
+                            float_dir, teacher_dir, prepared, splits,
+                            profile=ptq_profile, out_dir=ptq_dir, latency_runs=runs)
     ptq_s = time.perf_counter() - t0
     qat = st["int8"]
     qat_bytes = Path(qat["int8"]).read_bytes()

@@ -282,9 +282,15 @@ class Distiller(tf_keras.Model):
         return self._track(y, student_logits, total, student_loss, kd)
 
 
-def auroc_metric() -> tf_keras.metrics.Metric:
-    """Multi-label AUROC on logits, reported as ``auroc`` / ``val_auroc``."""
-    return tf_keras.metrics.AUC(multi_label=True, from_logits=True, name="auroc")
+def auroc_metric(num_labels: int | None = None) -> tf_keras.metrics.Metric:
+    """Multi-label AUROC on logits, reported as ``auroc`` / ``val_auroc``.
+
+    With ``num_labels`` its counters exist from the start (under the current strategy's
+    scope); without, they are created by the first update, inside the first traced step,
+    which makes tf.function trace that step twice.
+    """
+    return tf_keras.metrics.AUC(multi_label=True, num_labels=num_labels, from_logits=True,
+                                name="auroc")
 
 
 # --------------------------------------------------------------------------- schemes as data

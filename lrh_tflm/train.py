@@ -44,6 +44,7 @@ from lrh_tflm.distill import TEACHER_LOGITS, Distiller, auroc_metric, distillati
 from lrh_tflm.io import finite, read_history, read_json, write_json_atomic
 from lrh_tflm.leads import lead_indices, parse_leads
 from lrh_tflm.models import build_model
+from lrh_tflm.models.footprint import count_macs, count_params
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 HISTORY_FILE = "history.csv"
@@ -312,7 +313,7 @@ def train_model(model, train_ds, val_ds, cfg: TrainConfig, out_dir: Path, *,
                    else (1.0 / n_teachers,) * n_teachers)
         distiller.compile(
             optimizer=tf_keras.optimizers.Adam(cfg.lr),
-            metrics=[auroc_metric()],
+            metrics=[auroc_metric(int(np.shape(val_y)[-1]))],  # sized: one trace per step
             distillation_loss_fn=distillation_loss(kd.loss, kd.t_squared),
             alpha=kd.alpha, temperature=kd.temperature, teacher_weights=weights,
             ensemble=kd.ensemble)
@@ -675,7 +676,8 @@ def train_stage(role: str, prepared, splits: dict, *, leads: Sequence[str], prof
         "data": {"spec": prepared.manifest.get("spec"), "cache_key": prepared.manifest.get("key"),
                  "attribution": data_attribution(prepared.manifest.get("spec")),
                  "profile": profile.name, "split": asdict(profile.split)},
-        "params": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
+        "params": count_params(model)["trainable"],
+        "macs": count_macs(model),
     }
     model_dir = save_model(result.model, out_dir / "model", sidecar)
     return TrainedModel(role, model_dir, read_sidecar(model_dir), result, test_metrics)

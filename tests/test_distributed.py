@@ -174,13 +174,13 @@ def _fake_build(monkeypatch, tmp_path: Path):
         calls.append((Path(out_dir).name, strategy))
         return SimpleNamespace(summary=lambda: {"model_dir": str(student_dir)})
 
-    def int8_stage(*a, **k):
+    def convert_student(*a, **k):  # the int8 stage's first step: training is over
         raise _Stop
 
     monkeypatch.setattr(B, "get_strategy", get_strategy)
     monkeypatch.setattr(B, "train_stage", train_stage)
     monkeypatch.setattr(B.recipes, "qat_stage", qat_stage)
-    monkeypatch.setattr(B.recipes, "int8_stage", int8_stage)
+    monkeypatch.setattr(B.recipes, "convert_student", convert_student)
 
     def run(strategy: str, out: Path):
         calls.clear()

@@ -242,6 +242,28 @@ def test_mirrored_strategy(tmp_path):
     assert res.epochs_run == 1 and np.isfinite(res.history["loss"][0])
 
 
+@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+def test_each_step_is_traced_once(tmp_path, monkeypatch, strategy):
+    """A metric whose variables the first step creates (AUROC sized by its first labels)
+    makes tf.function trace that step twice: train_model sizes it, under any strategy."""
+    traced = {"train": 0, "test": 0}
+    for kind in traced:
+        original = getattr(Distiller, f"{kind}_step")
+
+        def counted(self, data, _kind=kind, _original=original):
+            traced[_kind] += 1
+            return _original(self, data)
+
+        monkeypatch.setattr(Distiller, f"{kind}_step", counted)
+    x, y = tiny_data(16)
+    strat = train.get_strategy(strategy)
+    with strat.scope():
+        d = Distiller(student(), [], student_leads=[0, 1])
+    train.train_model(d, as_ds(x, y), as_ds(x, y), CFG, tmp_path, classes=CLASSES,
+                      val_data=(x, y), strategy=strat, verbose=0)
+    assert traced == {"train": 1, "test": 1}
+
+
 def test_predict_probs_averages_windows_of_a_record():
     from lrh_tflm.train import predict_probs
 

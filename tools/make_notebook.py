@@ -150,12 +150,13 @@ print(qat.summary())"""),
     ("md", """\
 ## 5. Full-int8 TFLite
 
-`int8_stage` converts the QAT model with a representative dataset from the training split
-(int8 inputs, weights, activations and outputs — what TFLite Micro needs), also converts the
-float student and teacher for comparison, scores the int8 model on the test split and times
-one window on LiteRT."""),
+`convert_student` converts the QAT model with a representative dataset from the training split
+(int8 inputs, weights, activations and outputs — what TFLite Micro needs). `int8_stage` writes
+it beside float conversions of the student and teacher for comparison, scores the int8 model on
+the test split and times one window on LiteRT."""),
     ("code", """\
-int8 = recipes.int8_stage(qat.model_dir, student_kd.model_dir, teacher.model_dir, prepared,
+converted = recipes.convert_student(qat.model_dir, prepared, splits, profile=profile)
+int8 = recipes.int8_stage(converted, student_kd.model_dir, teacher.model_dir, prepared,
                          splits, profile=profile, out_dir=OUT / "int8", latency_runs=20)
 print(f"int8 model: {int8['tflite_bytes']:,} bytes (float student {int8['float_bytes']:,}), "
       f"ops {', '.join(int8['ops'])}")

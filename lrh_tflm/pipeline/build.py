@@ -337,11 +337,16 @@ def _deployment_stages(runner: StageRunner, common: dict, profile: Profile, prep
 
     qat = runner.run("qat", qat_key, qat_fn)
 
+    # The int8 stage's conversion when it ran in this process: parity then checks that model
+    # against the Keras graph it came from without loading the QAT model a second time.
+    converted: list[recipes.Int8Model] = []
+
     def int8_fn(folder: Path) -> dict:
-        return recipes.int8_stage(Path(qat.summary["model_dir"]),
-                                  Path(student_kd.summary["model_dir"]),
+        converted.append(recipes.convert_student(Path(qat.summary["model_dir"]), prepared,
+                                                 splits, profile=profile, seed=seed))
+        return recipes.int8_stage(converted[-1], Path(student_kd.summary["model_dir"]),
                                   Path(teacher12.summary["model_dir"]), prepared, splits,
-                                  profile=profile, out_dir=folder, seed=seed)
+                                  profile=profile, out_dir=folder)
 
     int8 = runner.run("int8", {**common, "qat": qat.key, "smoothing": profile.smoothing}, int8_fn,
                       lambda s: (f"{s['tflite_bytes']:,} B int8, test {_headline(s)}, "
@@ -349,10 +354,9 @@ def _deployment_stages(runner: StageRunner, common: dict, profile: Profile, prep
 
     def parity_fn(folder: Path) -> dict:
         tfl = Path(int8.summary["int8"])
-        converted = recipes.Int8Model(tfl.read_bytes(),
-                                      load_model(Path(qat.summary["model_dir"]))[0],
-                                      read_bundle_sidecar(tfl))
-        report = recipes.parity_stage(converted, prepared, splits["test"],
+        model = converted[-1] if converted else recipes.Int8Model(
+            tfl.read_bytes(), load_model(Path(qat.summary["model_dir"]))[0], read_bundle_sidecar(tfl))
+        report = recipes.parity_stage(model, prepared, splits["test"],
                                       tflm_tolerance_lsb=PARITY_TFLM_TOLERANCE_LSB)
         report.save(folder / "parity.json")
         if not report.passed:

@@ -338,13 +338,14 @@ def export_stage(tflite_path: Path, sidecar: dict, out_dir: Path, *, profile) ->
                            arena_margin_bytes=profile.quant.arena_margin_bytes)
 
 
-def int8_stage(qat_dir: Path, float_dir: Path, teacher_dir: Path, prepared, splits: dict, *,
-               profile, out_dir: Path, seed: int = 0, latency_runs: int = 50) -> dict:
-    """Convert the (QAT) student to full-int8 and float ``.tflite``; score and time them.
+def int8_stage(converted: Int8Model, float_dir: Path, teacher_dir: Path, prepared, splits: dict, *,
+               profile, out_dir: Path, latency_runs: int = 50) -> dict:
+    """Write the converted student beside float ``.tflite`` references; score and time them.
 
-    Writes ``student_int8.tflite``/``.json`` (:func:`convert_student`),
-    ``student_float.tflite``/``.json``, ``teacher_float.tflite`` and ``test_probs.npy`` (int8
-    model on the test split, LiteRT reference kernels) into ``out_dir``.
+    Writes ``student_int8.tflite``/``.json`` (``converted``, from :func:`convert_student`),
+    ``student_float.tflite``/``.json`` (the float student of ``float_dir``),
+    ``teacher_float.tflite`` and ``test_probs.npy`` (int8 model on the test split, LiteRT
+    reference kernels) into ``out_dir``.
 
     Returns
     -------
@@ -353,7 +354,6 @@ def int8_stage(qat_dir: Path, float_dir: Path, teacher_dir: Path, prepared, spli
         float teacher, float student and int8 student (LiteRT, one thread).
     """
     out_dir = Path(out_dir)
-    converted = convert_student(qat_dir, prepared, splits, profile=profile, seed=seed)
     int8, side = converted.tflite, converted.sidecar
     float_model, float_side = load_model(float_dir)
     teacher, _ = load_model(teacher_dir)

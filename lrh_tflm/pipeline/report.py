@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from lrh_tflm import __version__
-from lrh_tflm.artifact import load_model
+from lrh_tflm.artifact import load_model, read_sidecar
 from lrh_tflm.data.pipeline import eval_windows
 from lrh_tflm.data.sources import data_attribution
 from lrh_tflm.device.emulator import emulate_summary
@@ -464,17 +464,26 @@ def _model_card(profile, prepared, splits, data_spec: str, by: dict[str, ModelRe
 
 def _keras_result(name: str, summary: dict, prepared, ecg12: np.ndarray,
                   demo: np.ndarray) -> ModelResult:
-    """A trained stage's model as the report shows it, scored as the stage scored it."""
-    model, side = load_model(Path(summary["model_dir"]))
-    scored = Path(summary["model_dir"]).parent / PREDICTIONS_FILE
+    """A trained stage's model as the report shows it, scored as the stage scored it.
+
+    The model is loaded only for a stage folder from before its sidecar carried ``macs`` or
+    its predictions were saved.
+    """
+    model_dir = Path(summary["model_dir"])
+    side = read_sidecar(model_dir)
+    scored = model_dir.parent / PREDICTIONS_FILE
+    model = None
+    if not (scored.exists() and "macs" in side):
+        model, side = load_model(model_dir)
     if scored.exists():  # the test probabilities the stage scored (its own windows)
         probs = load_predictions(scored)["test"]["probs"].astype(np.float64)
-    else:  # a stage folder from before predictions were saved
+    else:
         idx = lead_indices(side["leads"], prepared.leads)
         probs = predict_probs(model, {"ecg": ecg12[..., idx], "demo": demo})
-    hist = Path(summary["model_dir"]).parent / "train" / "history.csv"
-    return ModelResult(name, tuple(side["leads"]), count_params(model)["trainable"],
-                       count_macs(model), side["metrics"]["test"], probs,
+    params, macs = ((side["params"], side["macs"]) if model is None
+                    else (count_params(model)["trainable"], count_macs(model)))
+    hist = model_dir.parent / "train" / "history.csv"
+    return ModelResult(name, tuple(side["leads"]), params, macs, side["metrics"]["test"], probs,
                        hist if hist.exists() else None, val_metrics=side["metrics"].get("val"))
 
 
