@@ -105,29 +105,69 @@ class TeacherConfig:
 
 @dataclass(frozen=True)
 class StudentConfig:
-    """LRH-Net, the paper-exact student, or its MCU-friendly variant."""
+    """LRH-Net, the paper-exact student, or its microcontroller variants.
+
+    The design fields from ``stem_stride`` on are ``lrh-net-micro``'s levers; ``None`` means the
+    variant's own value (:attr:`design`).  The paper's ``lrh-net`` and ``lrh-net-mcu`` have one
+    fixed design each and refuse other values.
+    """
 
     variant: str = "lrh-net"
-    """"lrh-net" (paper block order ReLU → BN) or "lrh-net-mcu" (conv → BN → ReLU, TFLM-friendly SE)."""
+    """"lrh-net" (paper block order ReLU → BN), "lrh-net-mcu" (conv → BN → ReLU, TFLM-friendly
+    SE) or "lrh-net-micro" (the MCU order with a strided stem, separable convolutions, SE where
+    it pays and channels in multiples of 4: designed for CMSIS-NN's fast paths)."""
     width: float = 1.0
-    """Channel multiplier on 16/32/64."""
-    kernel: int = 8
-    """Convolution width in samples."""
+    """Channel multiplier on 16/32/64 (``lrh-net-micro`` rounds to multiples of 4)."""
+    kernel: int | None = None
+    """Convolution width in samples; ``None``: the variant's (8)."""
     se_ratio: int = 8
     """Squeeze-and-excitation reduction ratio."""
     dense: int | None = None
     """Width of the head's hidden Dense layer; ``None``: the variant's own (:attr:`head_width`)."""
     demographics: bool = True
     """Concatenate the Dense(5→10) age/sex branch before the head."""
+    stem_stride: int | None = None
+    """Stride of the stem convolution (micro: 4; the paper's: 1)."""
+    stem_pool: int | None = None
+    """Max-pooling factor after the stem (1: none)."""
+    separable: bool | None = None
+    """Depthwise-separable residual convolutions (depthwise 1×k, then pointwise 1×1)."""
+    se_blocks: tuple[int, ...] | None = None
+    """Residual blocks (1-3) that carry a squeeze-and-excitation gate (the paper's: all)."""
+    pool: str | None = None
+    """Time averaging of the SE gates and the head: "mean" (TFLite MEAN, the paper's) or
+    "avgpool" (AVERAGE_POOL_2D over the window, CMSIS-NN's SIMD pooling kernel)."""
 
     @property
     def head_width(self) -> int:
-        """Hidden head width: ``dense`` if set, else 128 for ``lrh-net`` (the paper) and 64
-        for ``lrh-net-mcu``, whose int8 flatbuffer is then 96 KB instead of 102 KB — inside
-        the MCU variant's 100 KB flash budget."""
-        if self.dense is not None:
-            return self.dense
-        return 64 if self.variant == "lrh-net-mcu" else 128
+        """Hidden head width: ``dense`` if set, else 128 for ``lrh-net`` (the paper), 64 for
+        ``lrh-net-mcu`` (its int8 flatbuffer is then 96 KB instead of 102 KB, inside the MCU
+        variant's 100 KB flash budget) and for ``lrh-net-micro``."""
+        return self.design["dense"]
+
+    @property
+    def design(self) -> dict:
+        """Every design lever resolved: the set fields over the variant's defaults."""
+        base = dict(_STUDENT_DESIGNS.get(self.variant, _STUDENT_DESIGNS["lrh-net"]))
+        for key in base:
+            value = getattr(self, key)
+            if value is not None:
+                base[key] = tuple(value) if key == "se_blocks" else value
+        return base
+
+
+#: Each student variant's design (``StudentConfig.design``).  ``lrh-net-micro``'s is the
+#: design sweep's choice (benchmarks/bench_student_design.py, README "Student design").
+_STUDENT_DESIGNS = {
+    "lrh-net": {"kernel": 8, "dense": 128, "stem_stride": 1, "stem_pool": 1, "separable": False,
+                "se_blocks": (1, 2, 3), "pool": "mean"},
+    "lrh-net-mcu": {"kernel": 8, "dense": 64, "stem_stride": 1, "stem_pool": 1,
+                    "separable": False, "se_blocks": (1, 2, 3), "pool": "mean"},
+    "lrh-net-micro": {"kernel": 8, "dense": 64, "stem_stride": 4, "stem_pool": 1,
+                      "separable": True, "se_blocks": (1, 2, 3), "pool": "avgpool"},
+}
+#: The student variants, in order of appearance.
+STUDENT_VARIANTS = tuple(_STUDENT_DESIGNS)
 
 
 @dataclass(frozen=True)
@@ -341,6 +381,6 @@ def get_profile(name: str) -> Profile:
 
 __all__ = [
     "SynthConfig", "PreprocessConfig", "LabelConfig", "SplitConfig", "TeacherConfig",
-    "StudentConfig", "TrainConfig", "KDConfig", "QuantConfig", "Profile", "PROFILES",
+    "StudentConfig", "STUDENT_VARIANTS", "TrainConfig", "KDConfig", "QuantConfig", "Profile", "PROFILES",
     "get_profile", "KD_RECIPES", "kd_recipe", "DEFAULT_SMOOTHING", "replace",
 ]

@@ -124,6 +124,55 @@ def test_teacher_width_and_blocks():
         build_teacher(TeacherConfig(blocks=(2, 2)), 2, 512, 24)
 
 
+def test_micro_levers_change_what_they_say():
+    import tf_keras as keras
+
+    mcu = build_student(StudentConfig(variant="lrh-net-mcu"), 2, 1024, 17)
+    micro = build_student(StudentConfig(variant="lrh-net-micro"), 2, 1024, 17)
+    design = StudentConfig(variant="lrh-net-micro").design
+    # The strided stem: every block runs at half the rate or less, so the MACs drop.
+    assert micro.get_layer("stem_conv").output_shape[2] == 1024 // design["stem_stride"]
+    assert count_macs(micro) < count_macs(mcu) / 2
+    names = {layer.name for layer in micro.layers}
+    kinds = {type(layer).__name__ for layer in micro.layers}
+    # Time averages as AVERAGE_POOL_2D (CMSIS-NN's SIMD pooling), not MEAN.
+    assert "AveragePooling2D" in kinds and "GlobalAveragePooling2D" not in kinds
+    assert micro.get_layer("gap").output_shape[1:3] == (1, 1)
+    assert {f"b{b}_se_scale" for b in design["se_blocks"]} <= names
+    assert not {f"b{b}_se_scale" for b in {1, 2, 3} - set(design["se_blocks"])} & names
+    # Channel counts in multiples of 4 whatever the width.
+    narrow = build_student(StudentConfig(variant="lrh-net-micro", width=0.7), 2, 256, 4)
+    temporal = [layer for layer in narrow.layers if isinstance(layer, keras.layers.Conv2D)
+                and layer.input_shape[2] != 1]
+    assert temporal and all(layer.filters % 4 == 0 for layer in temporal)
+    # Separable convolutions and a pooled stem.
+    sep = build_student(StudentConfig(variant="lrh-net-micro", separable=True, stem_stride=1,
+                                      stem_pool=2, pool="mean"), 2, 256, 4)
+    kinds = {type(layer).__name__ for layer in sep.layers}
+    assert {"DepthwiseConv2D", "MaxPooling2D", "GlobalAveragePooling2D"} <= kinds
+    assert sep.get_layer("stem_pool").output_shape[2] == 128
+    assert count_macs(sep) < count_macs(build_student(
+        StudentConfig(variant="lrh-net-micro", stem_stride=1, stem_pool=2, separable=False),
+        2, 256, 4))
+
+
+def test_fixed_designs_refuse_micro_levers():
+    with pytest.raises(ValueError, match="fixed design; separable, stem_stride"):
+        build_student(StudentConfig(variant="lrh-net-mcu", stem_stride=2, separable=True), 2, 256, 4)
+    with pytest.raises(ValueError, match="fixed design; se_blocks"):
+        build_student(StudentConfig(variant="lrh-net", se_blocks=(3,)), 2, 256, 4)
+    with pytest.raises(ValueError, match="blocks \\[4\\]"):
+        build_student(StudentConfig(variant="lrh-net-micro", se_blocks=(3, 4)), 2, 256, 4)
+    with pytest.raises(ValueError, match="stem_stride must be at least 1"):
+        build_student(StudentConfig(variant="lrh-net-micro", stem_stride=0), 2, 256, 4)
+    with pytest.raises(ValueError, match="unknown pooling 'max'"):
+        build_student(StudentConfig(variant="lrh-net-micro", pool="max"), 2, 256, 4)
+    # The head width stays a lever of every variant; the paper's designs are unchanged.
+    assert StudentConfig(variant="lrh-net-mcu", dense=128).head_width == 128
+    assert StudentConfig(variant="lrh-net").design["kernel"] == 8 == StudentConfig(
+        variant="lrh-net-mcu").design["kernel"]
+
+
 def test_build_model_dispatch_and_errors():
     assert build_model("student", StudentConfig(), 2, 256, 4).name == "student"
     assert build_model("teacher", TeacherConfig(width=0.125), 2, 256, 4).name == "teacher"
@@ -162,10 +211,12 @@ def test_cli_models_json():
     assert info["window"] == get_profile("smoke").data.window and info["classes"] == 24
     rows = {(r["model"], r["variant"], r["leads"]): r for r in info["models"]}
     assert set(rows) == {("teacher", "se-resnet18", "12"), ("teacher", "se-resnet18", "I,II"),
-                         ("student", "lrh-net", "I,II"), ("student", "lrh-net-mcu", "I,II")}
+                         ("student", "lrh-net", "I,II"), ("student", "lrh-net-mcu", "I,II"),
+                         ("student", "lrh-net-micro", "I,II")}
     assert rows[("student", "lrh-net", "I,II")]["trainable"] == 83_236
     student = build_student(StudentConfig(), 2, info["window"], 24)
     assert rows[("student", "lrh-net", "I,II")]["macs"] == count_macs(student)
+    assert rows[("student", "lrh-net-micro", "I,II")]["macs"] < rows[("student", "lrh-net-mcu", "I,II")]["macs"] / 4
     # 12-lead teacher has more stem weights than the 2-lead one.
     assert rows[("teacher", "se-resnet18", "12")]["trainable"] > rows[("teacher", "se-resnet18", "I,II")]["trainable"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from lrh_tflm._cli.common import default_cache_dir, user_errors
-from lrh_tflm.config import KD_RECIPES, PROFILES
+from lrh_tflm.config import KD_RECIPES, PROFILES, STUDENT_VARIANTS
 
 
 @click.command()
@@ -22,7 +22,7 @@ from lrh_tflm.config import KD_RECIPES, PROFILES
                    "LRH-Net paper's exactly [default: the profile's].")
 @click.option("--loss", type=click.Choice(["kl-softmax", "bce-sigmoid", "mse-logits"]), default=None,
               help="Distillation loss [default: the profile's or the recipe's].")
-@click.option("--student", type=click.Choice(["lrh-net", "lrh-net-mcu"]), default=None,
+@click.option("--student", type=click.Choice(list(STUDENT_VARIANTS)), default=None,
               help="Student variant [default: the profile's].")
 @click.option("--profile", type=click.Choice(list(PROFILES)), default="default",
               show_default=True, help="smoke: tiny, for tests; default: CPU, synthetic; paper: the "

@@ -19,7 +19,7 @@ def footprint_rows(profile_name: str, leads_spec: str, n_classes: int | None) ->
     """
     from dataclasses import replace
 
-    from lrh_tflm.config import get_profile
+    from lrh_tflm.config import STUDENT_VARIANTS, get_profile
     from lrh_tflm.data.labels import scored_space
     from lrh_tflm.leads import LEADS, label, parse_leads
 
@@ -35,7 +35,7 @@ def footprint_rows(profile_name: str, leads_spec: str, n_classes: int | None) ->
     specs = [("teacher", "se-resnet18", build_teacher, profile.teacher, LEADS)]
     if leads != LEADS:
         specs.append(("teacher", "se-resnet18", build_teacher, profile.teacher, leads))
-    for variant in ("lrh-net", "lrh-net-mcu"):
+    for variant in STUDENT_VARIANTS:
         specs.append(("student", variant, build_student, replace(profile.student, variant=variant),
                       leads))
     rows = []

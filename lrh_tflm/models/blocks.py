@@ -57,7 +57,21 @@ def batch_norm(x, name: str):
     return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)(x)
 
 
-def squeeze_excite(x, ratio: int, name: str, *, pointwise: bool = False):
+def time_average(x, name: str, pool: str = "mean"):
+    """The ``(batch, 1, 1, c)`` average over time of ``(batch, 1, T, c)``.
+
+    ``pool="mean"``: ``GlobalAveragePooling2D`` (TFLite MEAN); ``"avgpool"``: an
+    ``AveragePooling2D`` over the whole window (AVERAGE_POOL_2D, which CMSIS-NN runs with its
+    SIMD pooling kernel, where TFLM's MEAN is a generic reduction).
+    """
+    if pool == "avgpool":
+        return layers.AveragePooling2D((1, int(x.shape[2])), name=name)(x)
+    if pool != "mean":
+        raise ValueError(f"unknown pooling {pool!r}; choose mean or avgpool")
+    return layers.GlobalAveragePooling2D(keepdims=True, name=name)(x)
+
+
+def squeeze_excite(x, ratio: int, name: str, *, pointwise: bool = False, pool: str = "mean"):
     """Squeeze-and-excitation: channel gates from the time-averaged activations.
 
     global average → Dense(c/r, no bias) → ReLU → Dense(c, no bias) → sigmoid →
@@ -81,11 +95,13 @@ def squeeze_excite(x, ratio: int, name: str, *, pointwise: bool = False):
     pointwise
         Use 1×1 convolutions instead of Dense layers (the students; the float-only teacher
         keeps Dense).
+    pool
+        How the pointwise form averages over time (:func:`time_average`).
     """
     channels = int(x.shape[-1])
     hidden = max(1, channels // ratio)
     if pointwise:
-        s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(x)
+        s = time_average(x, f"{name}_pool", pool)
         s = layers.Conv2D(hidden, 1, use_bias=False, activation="relu",
                           name=f"{name}_squeeze")(s)
         s = layers.Conv2D(channels, 1, use_bias=False, activation="sigmoid",

@@ -32,7 +32,7 @@ from typing import Callable
 
 import lrh_tflm.models as models
 from lrh_tflm.artifact import load_model, read_bundle_sidecar
-from lrh_tflm.config import Profile, get_profile, kd_recipe
+from lrh_tflm.config import STUDENT_VARIANTS, Profile, get_profile, kd_recipe
 from lrh_tflm.device.codegen import FIRMWARE_FILES
 from lrh_tflm.device.hostbuild import write_sketch
 from lrh_tflm.distill import distill_schedule
@@ -53,7 +53,7 @@ from lrh_tflm.train import STRATEGIES, distilled_train_config, get_strategy, tra
 PARITY_TFLM_TOLERANCE_LSB = 0
 
 KD_SCHEMES = ("none", "vanilla", "parallel", "sequential")
-STUDENTS = ("lrh-net", "lrh-net-mcu")
+STUDENTS = STUDENT_VARIANTS
 
 
 @dataclass(frozen=True)
