@@ -25,7 +25,8 @@ def test_a_dozen_candidates_each_design_explicit_and_buildable():
     assert len(designs) == len(B.CANDIDATES)  # no two candidates are the same design
     # Every lever of the issue is moved by at least one candidate.
     micro = [c.design | {"width": c.width} for c in B.CANDIDATES.values() if c.variant == B.MICRO]
-    for lever in ("stem_stride", "stem_pool", "separable", "se_blocks", "kernel", "dense", "width"):
+    for lever in ("stem_stride", "stem_pool", "separable", "se_blocks", "kernel", "dense", "width",
+                  "pool"):
         assert len({str(d[lever]) for d in micro}) > 1, lever
 
 
