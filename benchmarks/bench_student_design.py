@@ -64,7 +64,8 @@ def micro(stem_stride: int, kernel: int, se_blocks: tuple[int, ...], *, separabl
                          se_blocks=se_blocks, pool=pool)
 
 
-#: The candidates, in the order they run: the MCU baseline, then micro designs that move one
+#: The candidates, in the order they run: the MCU baseline, the paper's LRH-Net (run at the
+#: full budget only, as a reference), then micro designs that move one
 #: or two levers at a time (s = stem stride, pool = max-pool after the stem, k = kernel,
 #: sep = depthwise-separable, se3 = SE in block 3 only, nose = no SE, w = width, h = head,
 #: mean = MEAN time averages).
@@ -72,6 +73,7 @@ def micro(stem_stride: int, kernel: int, se_blocks: tuple[int, ...], *, separabl
 #: float, and 15× fewer instructions on the board (README, "Student design").
 CANDIDATES: dict[str, StudentConfig] = {
     "mcu": StudentConfig(variant="lrh-net-mcu"),
+    "paper": StudentConfig(variant="lrh-net"),
     "s4-sep-k8": micro(4, 8, (1, 2, 3), separable=True),
     "s2-sep-k8": micro(2, 8, (1, 2, 3), separable=True),
     "s2-sep-k8-mean": micro(2, 8, (1, 2, 3), separable=True, pool="mean"),
