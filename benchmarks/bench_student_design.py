@@ -64,8 +64,8 @@ def micro(stem_stride: int, kernel: int, se_blocks: tuple[int, ...], *, separabl
                          se_blocks=se_blocks, pool=pool)
 
 
-#: The candidates, in the order they run: the MCU baseline, the paper's LRH-Net (run at the
-#: full budget only, as a reference), then micro designs that move one
+#: The candidates, in the order they run: the MCU baseline, the paper's LRH-Net (a
+#: reference), then micro designs that move one
 #: or two levers at a time (s = stem stride, pool = max-pool after the stem, k = kernel,
 #: sep = depthwise-separable, se3 = SE in block 3 only, nose = no SE, w = width, h = head,
 #: mean = MEAN time averages).
@@ -178,16 +178,14 @@ def realtime(instructions: float, hop_s: float, clock_hz: float, cpi: float) -> 
 def row(name: str, cfg: StudentConfig, params: int, macs: int, run: dict) -> dict:
     """A table row: the design, its PTB-XL figures and its costs at both windows."""
     i8, dw = run["int8"], run["default_window"]
-    cpi_lo, cpi_hi = dw["cpi_range"]
     return {"name": name, "variant": cfg.variant, "design": cfg.design, "width": cfg.width,
             "params": params, "macs_ptbxl_window": macs, "macs": dw["macs"],
             "flash_bytes": dw["tflite_bytes"], "flash_bytes_ptbxl_window": i8["tflite_bytes"],
             "arena_bytes": dw["arena_used_bytes"], "arena_bytes_ptbxl_window": i8["arena_used_bytes"],
             "instructions": dw["instructions"], "per_op_instructions": dw["per_op_instructions"],
-            "realtime_at_cpi": {str(cpi_lo): realtime(dw["instructions"], dw["hop_s"],
-                                                      dw["clock_hz"], cpi_lo),
-                                str(cpi_hi): realtime(dw["instructions"], dw["hop_s"],
-                                                      dw["clock_hz"], cpi_hi)},
+            "realtime_at_cpi": {str(cpi): realtime(dw["instructions"], dw["hop_s"],
+                                                   dw["clock_hz"], cpi)
+                                for cpi in dw["cpi_range"]},
             "auroc": {t: i8["tasks"][t]["test_auroc"] for t in TASKS},
             "float_auroc": {t: run["float"][t]["test_auroc"] for t in TASKS},
             "float_f1": {t: run["float"][t]["test_f1"] for t in TASKS},
@@ -300,12 +298,11 @@ def main() -> None:
 
 def sweep(args, results: dict) -> None:
     """Train, convert and measure every selected candidate (resumable stages)."""
+    from lrh_tflm.artifact import read_sidecar
     from lrh_tflm.data.cache import prepare
     from lrh_tflm.data.record import ProblemLog
     from lrh_tflm.data.sources import open_source
     from lrh_tflm.data.splits import split_indices
-    from lrh_tflm.models import build_student
-    from lrh_tflm.models.footprint import count_macs, count_params
     from lrh_tflm.pipeline import recipes
     from lrh_tflm.pipeline.stages import StageRunner
     from lrh_tflm.train import (
@@ -365,8 +362,9 @@ def sweep(args, results: dict) -> None:
         dw = runner.run("default-window", {"student": student.key, "tflm": str(args.tflm_dir)},
                         lambda folder, student=student: default_window_stage(
                             Path(student.summary["model_dir"]), folder, args.tflm_dir, args.seed))
-        model = build_student(cfg, len(STUDENT_LEADS), int(prepared.pre.window), len(classes))
-        return row(name + suffix, cfg, count_params(model)["trainable"], count_macs(model),
+        # The training stage's sidecar counted them on the trained model.
+        side = read_sidecar(Path(student.summary["model_dir"]))
+        return row(name + suffix, cfg, side["params"], side["macs"],
                    {"int8": int8.summary, "default_window": dw.summary,
                     "float": task_metrics(load_predictions(Path(student.folder) / PREDICTIONS_FILE),
                                           classes),

@@ -82,10 +82,10 @@ def _separable_unit(x, filters: int, kernel: int, stride: int, *, relu: bool, na
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
-def _residual_block(x, channels: int, stride: int, cfg: StudentConfig, *, mcu: bool,
-                    se: bool, name: str):
-    """One LRH-Net residual block in the order of the chosen variant."""
-    design = cfg.design
+def _residual_block(x, channels: int, stride: int, cfg: StudentConfig, design: dict, *,
+                    mcu: bool, se: bool, name: str):
+    """One LRH-Net residual block in the order of the chosen variant (``design``:
+    :func:`check_design`)."""
     kernel = design["kernel"]
     if design["separable"]:
         y = _separable_unit(x, channels, kernel, stride, relu=True, name=f"{name}_c1")
@@ -178,7 +178,7 @@ def build_student(cfg: StudentConfig, n_leads: int, window: int, n_classes: int,
     if design["stem_pool"] > 1:
         x = layers.MaxPooling2D((1, design["stem_pool"]), padding="same", name="stem_pool")(x)
     for i, (channels, stride) in enumerate(zip(BLOCK_CHANNELS, BLOCK_STRIDES), start=1):
-        x = _residual_block(x, width(channels, cfg.width), stride, cfg, mcu=mcu,
+        x = _residual_block(x, width(channels, cfg.width), stride, cfg, design, mcu=mcu,
                             se=i in design["se_blocks"], name=f"b{i}")
     # Keep the (1, 1, c) shape so the head runs as 1×1 convolutions (no FULLY_CONNECTED).
     x = time_average(x, "gap", design["pool"])
