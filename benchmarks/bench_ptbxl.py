@@ -14,9 +14,11 @@ Runs (leads I, II for every student and the reduced-lead teacher):
 ``teacher-12``, ``teacher-I,II``
     SE-ResNet18 on labels (the profile's width).
 ``student-none-s{seed}``
-    LRH-Net-MCU on labels: the baseline of every KD gain.
+    The student (``--student``, default ``lrh-net-mcu``, the variant this study was run on;
+    the ``ptbxl`` profile's own is now ``lrh-net-micro``) on labels: the baseline of every KD
+    gain.
 ``student-{scheme}-{recipe}-s{seed}``
-    LRH-Net-MCU distilled with a scheme (``vanilla``, ``parallel``, ``sequential``) and a
+    The student distilled with a scheme (``vanilla``, ``parallel``, ``sequential``) and a
     named recipe of :data:`lrh_tflm.config.KD_RECIPES`; ``sequential`` first distils the
     reduced-lead teacher (``assistant-{recipe}``) from the 12-lead one with the same recipe.
 
@@ -46,7 +48,7 @@ from pathlib import Path
 
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
 from lrh_tflm import metrics as M
-from lrh_tflm.config import KD_RECIPES, get_profile
+from lrh_tflm.config import KD_RECIPES, STUDENT_VARIANTS, StudentConfig, get_profile
 from lrh_tflm.distill import DistillStep, distill_schedule
 from lrh_tflm.io import replace_marked
 from lrh_tflm.leads import LEADS
@@ -186,22 +188,29 @@ def summarise(results: dict, best: str | None) -> dict:
             "gain_units": "AUROC: points (x100 difference); F1: relative %"}
 
 
+#: The student variant of the results files written before ``--student`` existed.
+STUDENT = "lrh-net-mcu"
 #: Table rows, in order: configuration → what it is.
 ROW_NAMES = {"teacher-12": "SE-ResNet18 teacher, 12 leads",
              "teacher-I,II": "SE-ResNet18 teacher, leads I, II",
-             "student-none": "LRH-Net-MCU alone (I, II)"}
+             "student-none": "{student} alone (I, II)"}
 
 
-def _row_name(config: str) -> str:
+def student_name(variant: str) -> str:
+    """``lrh-net-mcu`` → ``LRH-Net-MCU`` (the table's spelling)."""
+    return "LRH-Net" + variant[len("lrh-net"):].title().replace("-Mcu", "-MCU")
+
+
+def _row_name(config: str, student: str = STUDENT) -> str:
     if config in ROW_NAMES:
-        return ROW_NAMES[config]
+        return ROW_NAMES[config].format(student=student_name(student))
     if config.startswith("assistant-"):
         return f"I,II teacher distilled from the 12-lead one ({config[10:]} recipe)"
     _, scheme, recipe = config.split("-", 2)
-    return f"LRH-Net-MCU + {scheme} KD, `{recipe}` recipe"
+    return f"{student_name(student)} + {scheme} KD, `{recipe}` recipe"
 
 
-def markdown(summary: dict) -> str:
+def markdown(summary: dict, student: str = STUDENT) -> str:
     """The fold-10 table as markdown (mean ± std where there are several seeds)."""
     lines = ["| model | params | seeds | superdiag. AUROC | superdiag. F1 | rhythm AUROC | rhythm F1 |",
              "|---|---|---|---|---|---|---|"]
@@ -216,7 +225,7 @@ def markdown(summary: dict) -> str:
                 v, s = row[f"{task}/{m}"], row[f"{task}/{m}_std"]
                 cells.append(f"{v:.3f} ± {s:.3f}" if row["seeds"] > 1 else f"{v:.3f}")
         params = "—" if row.get("params") is None else f"{row['params']:,}"
-        lines.append(f"| {_row_name(config)} | {params} | {row['seeds']} | "
+        lines.append(f"| {_row_name(config, student)} | {params} | {row['seeds']} | "
                      + " | ".join(cells) + " |")
     ref = " | ".join(f"{REFERENCE_AUROC[t]:.3f} | —" for t in TASKS)
     lines.append(f"| PTB-XL benchmark's best model, 12 leads (Strodthoff et al. 2021) | — | — | {ref} |")
@@ -226,7 +235,7 @@ def markdown(summary: dict) -> str:
         for config in order:
             if config in gains:
                 g = gains[config]
-                lines.append(f"- {_row_name(config)}: superdiagnostic "
+                lines.append(f"- {_row_name(config, student)}: superdiagnostic "
                              f"{g['superdiagnostic/test_auroc']:+.2f} AUROC points, "
                              f"{g['superdiagnostic/test_f1']:+.1f} % F1; rhythm "
                              f"{g['rhythm/test_auroc']:+.2f} points, {g['rhythm/test_f1']:+.1f} % F1")
@@ -243,7 +252,7 @@ def study_markdown(results: dict) -> str:
             continue
         t = r["tasks"]
         mean = (t["superdiagnostic"]["val_auroc"] + t["rhythm"]["val_auroc"]) / 2
-        lines.append(f"| {_row_name(name[:-3])} | {mean:.4f} | "
+        lines.append(f"| {_row_name(name[:-3], results.get('student', STUDENT))} | {mean:.4f} | "
                      + " | ".join(f"{t[task][m]:.3f}" for task in TASKS
                                   for m in ("val_auroc", "val_f1")) + " |")
     return "\n".join(lines)
@@ -251,7 +260,8 @@ def study_markdown(results: dict) -> str:
 
 def render(results: dict, readme: Path | None) -> None:
     """Print (and write into README's marked blocks) the fold-10 table and the fold-9 study."""
-    table, study = markdown(results["summary"]), study_markdown(results)
+    table = markdown(results["summary"], results.get("student", STUDENT))
+    study = study_markdown(results)
     print(table, "\n", study, sep="\n")
     if readme is not None:
         text = replace_marked(readme.read_text(), "ptbxl", table)
@@ -270,6 +280,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--only", default="*", help="glob on run names")
     ap.add_argument("--profile", default="ptbxl")
+    ap.add_argument("--student", default=STUDENT, choices=STUDENT_VARIANTS,
+                    help="the student variant of every student run (one per results file)")
     ap.add_argument("--results", type=Path, default=RESULTS / "ptbxl.json")
     ap.add_argument("--readme", type=Path, default=None,
                     help="also write the table between README's <!-- ptbxl:start/end --> markers")
@@ -298,7 +310,7 @@ def main() -> None:
 
     from _bench import cache_dir
 
-    profile = get_profile(args.profile)
+    profile = replace(get_profile(args.profile), student=StudentConfig(variant=args.student))
     t0 = time.perf_counter()
     source = open_source(f"ptbxl:{args.data}", ptbxl_labels=LABEL_SET, ptbxl_rate=100,
                          progress=False)
@@ -313,7 +325,10 @@ def main() -> None:
 
     results = load_results(args.results) or {}
     results.setdefault("runs", {})
-    results.update({"profile": args.profile, "label_set": LABEL_SET, "machine": machine(),
+    if results["runs"] and results.get("student", STUDENT) != args.student:
+        ap.error(f"{args.results} holds {results.get('student', STUDENT)} runs; give "
+                 f"--results another file for --student {args.student}")
+    results.update({"profile": args.profile, "student": args.student, "label_set": LABEL_SET, "machine": machine(),
                     "data": {"records": len(prepared), "skipped": len(problems),
                              "splits": {k: len(v) for k, v in splits.items()},
                              "classes": classes}})

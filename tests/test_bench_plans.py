@@ -38,3 +38,13 @@ def test_kd_bench_students_are_taught_as_the_schedule_says():
     assert bench_kd._plan("student-parallel-bce-sigmoid", profile)[2] == ("teacher-12", "teacher-2")
     assert bench_kd._plan("student-none", profile)[2:4] == ((), None)
     assert bench_kd._plan("assistant-seq", profile)[2] == ("teacher-12",)
+
+
+def test_ptbxl_rows_name_the_student_the_results_were_trained_with():
+    summary = {"table": {"student-none": {"seeds": 1, "params": 43117, **{
+        f"{t}/{m}{s}": 0.5 for t in bench_ptbxl.TASKS for m in ("test_auroc", "test_f1")
+        for s in ("", "_std")}}}}
+    assert "| LRH-Net-MCU alone (I, II) | 43,117 |" in bench_ptbxl.markdown(summary)  # old files
+    micro = bench_ptbxl.markdown(summary, "lrh-net-micro")
+    assert "| LRH-Net-Micro alone (I, II) | 43,117 |" in micro and "MCU" not in micro
+    assert bench_ptbxl._row_name("student-vanilla-bce", "lrh-net") == "LRH-Net + vanilla KD, `bce` recipe"
