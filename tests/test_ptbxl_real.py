@@ -231,6 +231,9 @@ def test_smoke_build_on_real_records(ptbxl_slice, tmp_path):
         [f"ptbxl:{ptbxl_slice.resolve()}?labels=superdiagnostic&rate=100"]
     assert manifests[0]["classes"]["classes"] == ["NORM", "MI", "STTC", "CD", "HYP"]
     assert manifests[0]["n_listed"] == SLICE
+    # The model card names the records as they were prepared (label set included).
+    card = json.loads((out / "report" / "model_card.json").read_text())
+    assert card["data"]["spec"] == manifests[0]["spec"]
 
 
 def test_batched_preprocessing_equals_one_record_at_a_time(ptbxl_slice):

@@ -271,7 +271,9 @@ def build(opts: BuildOptions, *, cache_dir: Path, log: Callable[[str], None] = p
     report_path, bench = make_build_report(out / "report", opts=opts, profile=profile,
                                      prepared=prepared, splits=splits, stages=runner.results,
                                      stage_seconds=stage_seconds, machine=machine_description(),
-                                     data_spec=source.spec)
+                                     # The spec the records were prepared from: PTB-XL's
+                                     # names the label set the label space chose.
+                                     data_spec=prepared.manifest.get("spec", source.spec))
     total = time.perf_counter() - t_start
     bench["total_seconds"] = round(total, 1)
     write_json_atomic(out / "report" / "benchmark.json", bench)
