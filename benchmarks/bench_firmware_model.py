@@ -116,8 +116,8 @@ def main() -> None:
     data = prepare_data(f"ptbxl:{args.data}", get_profile(args.profile),
                         Path(args.cache or cache_dir()), progress=False)
     classes = list(data.prepared.classes.classes)
-    if classes != list(side["classes"]):
-        ap.error(f"the build's classes {side['classes']} are not this data's {classes}")
+    if classes != list(side["classes"]["classes"]):
+        ap.error(f"the build's classes {side['classes']['classes']} are not this data's {classes}")
     y = data.prepared.y[np.asarray(data.splits["test"])].astype(bool)
     probs = np.load(probs_file)
     if probs.shape != y.shape:

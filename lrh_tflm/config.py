@@ -305,7 +305,7 @@ def _smoke() -> Profile:
         # Width 0.25, not 0.125: with 8 channels the stride-2 1×1 shortcut conv's gradient
         # corrupts the heap in TF 2.21's oneDNN kernels for many batch sizes (e.g. 5, 21, 23).
         teacher=TeacherConfig(width=0.25, blocks=(1, 1, 1, 1)),
-        student=StudentConfig(variant="lrh-net-mcu"),
+        student=StudentConfig(variant="lrh-net-micro"),
         teacher_train=TrainConfig(epochs=2, batch_size=32, lr=3e-3, lr_drops=(), patience=2),
         student_train=TrainConfig(epochs=2, batch_size=32, lr=3e-3, lr_drops=(), patience=2),
         quant=QuantConfig(qat_epochs=1, representative_windows=32),
@@ -319,7 +319,7 @@ def _default() -> Profile:
         synth=SynthConfig(records=1200, seed=0),
         data=PreprocessConfig(fs=125.0, window=1024, cache_len=1250),
         teacher=TeacherConfig(width=0.25),
-        student=StudentConfig(variant="lrh-net-mcu"),
+        student=StudentConfig(variant="lrh-net-micro"),
         teacher_train=TrainConfig(epochs=12, batch_size=64, lr=3e-3, lr_drops=(8,), patience=6),
         student_train=TrainConfig(epochs=15, batch_size=64, lr=3e-3, lr_drops=(10,), patience=6),
         quant=QuantConfig(qat_epochs=3, representative_windows=256),
@@ -356,7 +356,8 @@ def _ptbxl() -> Profile:
         data=PreprocessConfig(fs=100.0, window=250, cache_len=1000),
         labels=LabelConfig(space="superdiagnostic+rhythm"),
         teacher=TeacherConfig(width=0.25),
-        student=StudentConfig(variant="lrh-net-mcu"),
+        # The microcontroller student of benchmarks/bench_student_design.py (issue 14).
+        student=StudentConfig(variant="lrh-net-micro"),
         teacher_train=TrainConfig(epochs=10, batch_size=64, lr=3e-3, lr_drops=(7,), patience=4,
                                   eval_hop=125),
         student_train=TrainConfig(epochs=10, batch_size=64, lr=3e-3, lr_drops=(7,), patience=4,
