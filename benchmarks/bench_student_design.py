@@ -25,8 +25,9 @@ flash bytes) is written to ``results/student_design.png``.
 
 The sweep trains each candidate with ``--epochs`` (default 3, learning-rate drop before the
 last) and ``--qat-epochs`` (default 1): a fixed, smaller budget than the profile's 10 + 2, the
-same for every candidate so their ranking is comparable.  The chosen design is then trained
-with the full profile over 3 seeds by ``bench_ptbxl.py --student``.
+same for every candidate so their ranking is comparable.  The chosen design and the references
+are then trained at the profile's full budget (``--epochs 10 --qat-epochs 2 --seed N``, with
+``--kd none`` for the student alone, ``--results results/student_design_full.json``).
 
 Run::
 
