@@ -412,10 +412,11 @@ def seeds_markdown(results: dict, reference: dict | None) -> str:
             cells.append(f"{_mean_std([r['float_auroc'][task] for r in rows])} / "
                          f"{_mean_std([r['auroc'][task] for r in rows])}")
             cells.append(_mean_std([r["f1"][task] for r in rows]))
-        label = f"{name.removesuffix('-nokd')}{' alone' if name.endswith('-nokd') else ' + KD'}"
+        label = (f"{name.removesuffix('-nokd')} ({rows[0]['variant']})"
+                 f"{' alone' if name.endswith('-nokd') else ' + KD'}")
         lines.append(f"| {label} | {len(rows)} | " + " | ".join(cells) + " |")
-    for prefix, label in (("student-vanilla-bce-s", "lrh-net-mcu + KD (bench_ptbxl)"),
-                          ("student-none-s", "lrh-net-mcu alone (bench_ptbxl)")):
+    for prefix, label in (("student-vanilla-bce-s", "lrh-net-mcu + KD (bench_ptbxl, earlier data)"),
+                          ("student-none-s", "lrh-net-mcu alone (bench_ptbxl, earlier data)")):
         runs = [r for k, r in (reference or {}).get("runs", {}).items() if k.startswith(prefix)]
         if runs:
             cells = []

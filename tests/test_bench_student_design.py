@@ -51,3 +51,24 @@ def test_table_and_chart(tmp_path):
     assert B._insn_budget(rows[0]) == pytest.approx(16e6)
     chart = B.pareto_chart(rows, tmp_path / "sweep.png")
     assert chart.stat().st_size > 10_000
+
+
+def test_seed_summary_groups_runs_by_design_and_kd_beside_the_reference():
+    def run(auroc: float) -> dict:
+        return {"variant": "lrh-net-micro", "float_auroc": {t: auroc for t in B.TASKS},
+                "auroc": {t: auroc + 0.001 for t in B.TASKS}, "f1": {t: 0.5 for t in B.TASKS}}
+
+    results = {"runs": {"s4-k4-se3-s0": run(0.880), "s4-k4-se3-s1": run(0.882),
+                        "s4-k4-se3-nokd-s0": run(0.870)}}
+    reference = {"runs": {f"student-vanilla-bce-s{s}": {"tasks": {t: {"test_auroc": 0.884,
+                                                                      "test_f1": 0.6}
+                                                                  for t in B.TASKS}}
+                          for s in range(3)}}
+    table = B.seeds_markdown(results, reference).splitlines()
+    kd = next(line for line in table if line.startswith("| s4-k4-se3 (lrh-net-micro) + KD |"))
+    assert "| 2 | 0.881 ± 0.001 / 0.882 ± 0.001 | 0.500 ± 0.000 |" in kd
+    alone = next(line for line in table if "alone" in line and "micro" in line)
+    assert "| 1 | 0.870 / 0.871 | 0.500 |" in alone
+    ref = next(line for line in table if line.startswith("| lrh-net-mcu + KD (bench_ptbxl"))
+    assert "| 3 | 0.884 ± 0.000 / — | 0.600 ± 0.000 (float) |" in ref
+    assert not any("alone (bench_ptbxl" in line for line in table)  # no such reference runs
