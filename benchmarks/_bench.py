@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 from pathlib import Path
 
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
 from lrh_tflm.io import read_json, to_jsonable, write_json_atomic
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The sketch's generated model files (the committed firmware model).
+SKETCH_SRC = Path(__file__).resolve().parents[1] / "firmware" / "lrh_ecg" / "src"
 
 
 def machine() -> dict:
@@ -21,6 +24,14 @@ def machine() -> dict:
     return {"cpu_count": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2),
             "python": platform.python_version(), "platform": platform.platform(),
             "gpu": "none (CPU only)"}
+
+
+def committed_model_sha256(src: Path = SKETCH_SRC) -> str | None:
+    """``kModelSha256`` of the model in a sketch's ``model_data.h`` (``None`` if it has none)."""
+    header = Path(src) / "model_data.h"
+    m = re.search(r'kModelSha256\[\]\s*=\s*"([0-9a-f]{64})"', header.read_text()) \
+        if header.exists() else None
+    return m.group(1) if m else None
 
 
 def cache_dir() -> Path:

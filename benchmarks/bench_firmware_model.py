@@ -21,53 +21,37 @@ Run::
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 import numpy as np
-from bench_ptbxl import TASKS
+from bench_ptbxl import TASKS, task_columns, task_subset
 
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
 from lrh_tflm import metrics as M
-from lrh_tflm.io import read_json, replace_marked, sha256_bytes
+from lrh_tflm.io import finite, read_json, replace_marked, sha256_bytes
 
-from _bench import RESULTS, cache_dir, machine, save_results
+from _bench import RESULTS, SKETCH_SRC, cache_dir, committed_model_sha256, machine, save_results
 
-SKETCH_SRC = Path(__file__).resolve().parents[1] / "firmware" / "lrh_ecg" / "src"
 MARKER = "firmware-model"
 
 
-def committed_sha256(src: Path = SKETCH_SRC) -> str | None:
-    """``kModelSha256`` of the model committed in the sketch (``None`` if there is none)."""
-    header = Path(src) / "model_data.h"
-    if not header.exists():
-        return None
-    m = re.search(r'kModelSha256\[\]\s*=\s*"([0-9a-f]{64})"', header.read_text())
-    return m.group(1) if m else None
-
-
-def _num(v: float) -> float | None:
-    """A metric for strict JSON: NaN (a class without positives or negatives) as ``None``."""
-    return None if v is None or np.isnan(v) else float(v)
-
-
 def score(y: np.ndarray, probs: np.ndarray, thresholds: np.ndarray, classes: list[str]) -> dict:
-    """Per task (on the records labelled with it): macro AUROC and F1, and per-class rows."""
+    """Per task (on the records labelled with it): macro AUROC and F1, and per-class rows
+    (NaN, a class without positives or negatives, as ``None``)."""
     out = {}
-    for task, names in TASKS.items():
-        cols = [classes.index(c) for c in names if c in classes]
-        keep = y[:, cols].any(axis=1)
-        yt, pt, thr = y[keep][:, cols], probs[keep][:, cols], thresholds[cols]
-        pred = pt >= thr
-        out[task] = {
-            "records": int(keep.sum()),
-            "macro_auroc": _num(M.macro_auroc(yt, pt).value),
-            "macro_f1": _num(M.macro_f1(yt, pred).value),
+    for task in TASKS:
+        cols = task_columns(task, classes)
+        yt, pt = task_subset(y, probs, cols)
+        pred = pt >= thresholds[cols]
+        out[task] = finite({
+            "records": len(yt),
+            "macro_auroc": M.macro_auroc(yt, pt).value,
+            "macro_f1": M.macro_f1(yt, pred).value,
             "classes": {classes[c]: {"positives": int(yt[:, j].sum()),
-                                     "auroc": _num(M.auroc(yt[:, j], pt[:, j])),
-                                     "f1": _num(M.f1(yt[:, j], pred[:, j]))}
+                                     "auroc": M.auroc(yt[:, j], pt[:, j]),
+                                     "f1": M.f1(yt[:, j], pred[:, j])}
                         for j, c in enumerate(cols)},
-        }
+        })
     return out
 
 
@@ -124,7 +108,7 @@ def main() -> None:
         ap.error(f"{probs_file}: {probs.shape} probabilities for {y.shape} test labels "
                  "(another data preparation?)")
     sha = sha256_bytes(tflite.read_bytes())
-    result = {"build": str(args.build), "sha256": sha, "committed": sha == committed_sha256(),
+    result = {"build": str(args.build), "sha256": sha, "committed": sha == committed_model_sha256(),
               "variant": side["model_config"].get("variant"), "leads": side["leads"],
               "thresholds": "the sidecar's (kThresholds), tuned on fold 9",
               "runtime": "LiteRT reference kernels (int8 stage's test_probs.npy)",

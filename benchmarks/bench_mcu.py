@@ -38,7 +38,7 @@ from lrh_tflm.device.stream import record_samples_uv
 from lrh_tflm.infer import read_record
 from lrh_tflm.io import read_json, write_json_atomic
 
-from _bench import RESULTS, machine, save_results
+from _bench import RESULTS, committed_model_sha256, machine, save_results
 
 SRC = em.FIRMWARE_DIR / "lrh_ecg" / "src"
 SAMPLES = em.FIRMWARE_DIR.parent.parent / "shared" / "data" / "challenge-samples"
@@ -94,7 +94,7 @@ def main() -> None:
     record, uv = _longest_record(settings)
     host = build_host(SRC)
     hop_s = settings.hop / settings.fs
-    result = {"model_sha256": _sha(SRC), "record": record,
+    result = {"model_sha256": committed_model_sha256(SRC), "record": record,
               "board_clock_hz": CLOCK_HZ, "cpi_range": list(CPI_RANGE), "hop_samples": settings.hop,
               "hop_s": hop_s, "arena_bytes": em.arena_bytes(SRC), "flavours": {},
               "machine": machine()}
@@ -145,11 +145,6 @@ def main() -> None:
         write_json_atomic(fp_path, em.measured_footprint(read_json(fp_path), check))
         result["footprint_updated"] = str(fp_path.relative_to(em.FIRMWARE_DIR.parent))
     save_results(args.out, result)
-
-
-def _sha(model_dir: Path) -> str:
-    text = (Path(model_dir) / "model_data.h").read_text()
-    return re.search(r'kModelSha256\[\] = "([0-9a-f]+)"', text).group(1)
 
 
 if __name__ == "__main__":

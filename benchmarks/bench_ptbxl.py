@@ -46,6 +46,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
 from lrh_tflm import metrics as M
 from lrh_tflm.config import KD_RECIPES, STUDENT_VARIANTS, StudentConfig, get_profile
@@ -133,17 +135,26 @@ def run_key(run: Run, profile, train_cfg, data_key: str, teacher_keys: list[str]
             "teachers": teacher_keys}
 
 
+def task_columns(task: str, classes: list[str]) -> list[int]:
+    """Indices in ``classes`` of the task's statements (those the label space has)."""
+    return [classes.index(c) for c in TASKS[task] if c in classes]
+
+
+def task_subset(y, probs, cols: list[int]):
+    """The records that carry a label of the task (how the PTB-XL benchmark scores a task),
+    restricted to its columns: ``(y, probs)``."""
+    y = np.asarray(y)[:, cols].astype(bool)
+    keep = y.any(axis=1)
+    return y[keep], np.asarray(probs)[keep][:, cols]
+
+
 def task_metrics(pred: dict, classes: list[str]) -> dict:
     """Per task: fold-9 and fold-10 macro AUROC, fold-10 macro F1 at fold-9 thresholds."""
     out = {}
-    for task, names in TASKS.items():
-        cols = [classes.index(c) for c in names if c in classes]
-        sub = {}
-        for split in ("val", "test"):
-            y = pred[split]["y"][:, cols].astype(bool)
-            keep = y.any(axis=1)  # the benchmark scores a task on the records it labels
-            sub[split] = (y[keep], pred[split]["probs"][keep][:, cols])
-        (yv, pv), (yt, pt) = sub["val"], sub["test"]
+    for task in TASKS:
+        cols = task_columns(task, classes)
+        yv, pv = task_subset(pred["val"]["y"], pred["val"]["probs"], cols)
+        yt, pt = task_subset(pred["test"]["y"], pred["test"]["probs"], cols)
         names_kept = [classes[c] for c in cols]
         thr = M.tune_thresholds(yv, pv, names_kept)
         out[task] = {"val_auroc": M.macro_auroc(yv, pv).value,

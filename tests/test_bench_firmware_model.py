@@ -49,8 +49,8 @@ def test_a_class_without_test_positives_is_a_gap_not_a_number():
 
 
 def test_the_committed_sha_is_read_from_the_sketch(tmp_path):
-    assert B.committed_sha256(tmp_path) is None
+    assert B.committed_model_sha256(tmp_path) is None
     sha = "ab" * 32
     (tmp_path / "model_data.h").write_text(f'constexpr const char kModelSha256[] = "{sha}";\n')
-    assert B.committed_sha256(tmp_path) == sha
-    assert len(B.committed_sha256()) == 64  # the real sketch has one
+    assert B.committed_model_sha256(tmp_path) == sha
+    assert len(B.committed_model_sha256()) == 64  # the real sketch has one
