@@ -8,6 +8,12 @@ Per seed, on the profile's synthetic default (split seeded like ``BuildOptions.s
   ``vanilla``, ``parallel`` and ``sequential`` KD, each taught by the models that
   :func:`lrh_tflm.distill.distill_schedule` names.
 
+With ``--pairs SCHEME:RECIPE ...`` the students are instead the given schemes with named
+recipes of :data:`lrh_tflm.config.KD_RECIPES` (``student-{scheme}-{recipe}``, each recipe's
+sequential assistant ``assistant-seq-{recipe}``); ``--pairs ptbxl`` is the PTB-XL study's
+pairs (``benchmarks/bench_ptbxl.py``) plus the paper's recipe in every scheme, so both data
+sets report the same recipes.
+
 Records test-split challenge score and macro AUROC of every run, and training throughput
 (training samples × epochs / wall time of the training call, validation scoring included).
 Summarises mean ± std over seeds, the KD gain over ``none`` (relative %) and the 12-lead vs
@@ -15,7 +21,9 @@ Summarises mean ± std over seeds, the KD gain over ``none`` (relative %) and th
 (seed, config) entries found there are skipped, so an interrupted run resumes.
 
 Run: ``python benchmarks/bench_kd.py --profile smoke --seeds 3`` (about 10 min on 2 cores);
-``--profile default`` is the real benchmark (hours on 2 cores; ``--epochs`` caps it).
+``--profile default`` is the real benchmark (hours on 2 cores; ``--epochs`` caps it);
+``python benchmarks/bench_kd.py --pairs ptbxl --seeds 1 --out benchmarks/results/kd-default-recipes.json``
+the recipes of the PTB-XL study.
 """
 from __future__ import annotations
 
@@ -27,7 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
-from lrh_tflm.config import get_profile
+from lrh_tflm.config import KD_RECIPES, get_profile
 from lrh_tflm.distill import LOSSES, distill_schedule
 from lrh_tflm.leads import LEADS
 from lrh_tflm.pipeline.recipes import walk_schedule
@@ -38,10 +46,36 @@ STUDENT_LEADS = ("I", "II")
 KD_SCHEMES = ("vanilla", "parallel", "sequential")
 
 
-def configs() -> list[str]:
-    """Every run of one seed, in training order (teachers before the students they teach)."""
-    return (["teacher-12", "teacher-2", "assistant-seq", "student-none"]
-            + [f"student-{scheme}-{loss}" for loss in LOSSES for scheme in KD_SCHEMES])
+def configs(pairs: list[tuple[str, str]] | None = None) -> list[str]:
+    """Every run of one seed, in training order (teachers before the students they teach):
+    each scheme with each loss, or the (scheme, recipe) ``pairs``."""
+    if pairs is None:
+        return (["teacher-12", "teacher-2", "assistant-seq", "student-none"]
+                + [f"student-{scheme}-{loss}" for loss in LOSSES for scheme in KD_SCHEMES])
+    out = ["teacher-12", "teacher-2", "student-none"]
+    for scheme, recipe in pairs:
+        if scheme == "sequential":
+            out.append(f"assistant-seq-{recipe}")
+        out.append(f"student-{scheme}-{recipe}")
+    return list(dict.fromkeys(out))
+
+
+def parse_pairs(words: list[str], student: str) -> list[tuple[str, str]]:
+    """``SCHEME:RECIPE`` words (or ``ptbxl``: the PTB-XL study's pairs for ``student`` and the
+    paper's recipe in every scheme) as (scheme, recipe) pairs."""
+    pairs: list[tuple[str, str]] = []
+    for word in words:
+        if word == "ptbxl":
+            from bench_ptbxl import study
+
+            pairs += list(study(student)) + [(s, "paper") for s in KD_SCHEMES]
+            continue
+        scheme, _, recipe = word.partition(":")
+        if scheme not in KD_SCHEMES or recipe not in KD_RECIPES:
+            raise SystemExit(f"--pairs {word!r}: give SCHEME:RECIPE with a scheme of "
+                             f"{', '.join(KD_SCHEMES)} and a recipe of {', '.join(KD_RECIPES)}")
+        pairs.append((scheme, recipe))
+    return list(dict.fromkeys(pairs))
 
 
 def _profile(name: str, epochs: int | None):
@@ -58,11 +92,16 @@ def _plan(config: str, profile) -> tuple[str, tuple[str, ...], tuple[str, ...], 
         return "teacher", LEADS, (), None, profile
     if config == "teacher-2":
         return "assistant", STUDENT_LEADS, (), None, profile
-    if config == "assistant-seq":
-        step = distill_schedule("sequential", profile.kd.teacher_weights)[0]
-        return "assistant", STUDENT_LEADS, ("teacher-12",), step.weights, profile
-    _, scheme, *loss = config.split("-", 2)
-    prof = replace(profile, kd=replace(profile.kd, scheme=scheme, loss=loss[0] if loss else profile.kd.loss))
+    if config.startswith("assistant-seq"):
+        recipe = config[len("assistant-seq-"):]
+        prof = replace(profile, kd=KD_RECIPES[recipe]) if recipe else profile
+        step = distill_schedule("sequential", prof.kd.teacher_weights)[0]
+        return "assistant", STUDENT_LEADS, ("teacher-12",), step.weights, prof
+    _, scheme, *variant = config.split("-", 2)
+    recipe = variant[0] if variant and variant[0] in KD_RECIPES else None
+    # A named recipe replaces the whole KD config; a loss name only the profile's loss.
+    kd = KD_RECIPES[recipe] if recipe else replace(profile.kd, loss=variant[0] if variant else profile.kd.loss)
+    prof = replace(profile, kd=replace(kd, scheme=scheme))
     # The scheme's steps as the build walks them.  The student's "assistant" is the
     # labels-only I, II teacher in the parallel scheme and the distilled one (trained once,
     # as "assistant-seq") in the sequential scheme.
@@ -70,9 +109,9 @@ def _plan(config: str, profile) -> tuple[str, tuple[str, ...], tuple[str, ...], 
 
     def step(s, teachers: list[str]) -> str:
         plans[s.target] = (tuple(teachers), s.weights or None)
-        return config if s.target == "student" else "assistant-seq"
+        return config if s.target == "student" else "-".join(["assistant-seq"] + ([recipe] if recipe else []))
 
-    walk_schedule(distill_schedule(scheme, profile.kd.teacher_weights), step,
+    walk_schedule(distill_schedule(scheme, prof.kd.teacher_weights), step,
                   {"teacher": "teacher-12", "assistant": "teacher-2"})
     return ("student", STUDENT_LEADS, *plans["student"], prof)
 
@@ -85,10 +124,10 @@ def _mean_std(values: list[float]) -> dict:
             "n": len(vals)}
 
 
-def summarise(runs: dict, seeds: list[int]) -> dict:
+def summarise(runs: dict, seeds: list[int], pairs: list[tuple[str, str]] | None = None) -> dict:
     """Mean ± std per config, KD gain over ``none`` (relative %), 12- vs 2-lead teacher gap."""
     table = {}
-    for config in configs():
+    for config in configs(pairs):
         got = [runs[f"{s}/{config}"] for s in seeds if f"{s}/{config}" in runs]
         table[config] = {m: _mean_std([g[m] for g in got])
                          for m in ("test_score", "test_auroc", "samples_per_s")}
@@ -122,7 +161,10 @@ def run_one(config: str, seed: int, profile, prepared, splits, work: Path, runs:
     samples = len(splits["train"]) * int(s["epochs"])
     return {"seed": seed, "config": config, "role": role, "leads": list(leads),
             "teachers": list(teacher_names), "teacher_weights": list(weights or ()),
-            "kd": None if not teacher_names else {"scheme": prof.kd.scheme, "loss": prof.kd.loss},
+            "kd": None if not teacher_names else {
+                "scheme": prof.kd.scheme, "loss": prof.kd.loss, "alpha": prof.kd.alpha,
+                "temperature": prof.kd.temperature, "t_squared": prof.kd.t_squared,
+                "ensemble": prof.kd.ensemble, "epochs": prof.kd.epochs},
             "test_score": s["test_score"], "test_auroc": s["test_auroc"],
             "val_score": s["val_score"], "epochs": s["epochs"], "best_epoch": s["best_epoch"],
             "params": s["params"], "train_seconds": round(float(s["seconds"]), 2),
@@ -137,11 +179,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=None,
                         help="override the epochs of teacher and student training")
+    parser.add_argument("--pairs", nargs="+", default=None, metavar="SCHEME:RECIPE",
+                        help="students of named KD recipes instead of each scheme with each "
+                             "loss; 'ptbxl': the PTB-XL study's pairs and the paper's recipe")
     parser.add_argument("--out", type=Path, default=RESULTS / "kd.json")
     parser.add_argument("--work", type=Path, default=None,
                         help="model folders (default build/bench-kd/<profile>[-e<epochs>])")
     args = parser.parse_args(argv)
     profile = _profile(args.profile, args.epochs)
+    pairs = parse_pairs(args.pairs, profile.student.variant) if args.pairs else None
     tag = args.profile + (f"-e{args.epochs}" if args.epochs else "")
     work = args.work or Path("build") / "bench-kd" / tag
     setup = {"profile": args.profile, "epochs_override": args.epochs,
@@ -149,6 +195,7 @@ def main(argv=None) -> dict:
              "student_epochs": profile.student_train.epochs,
              "teacher_width": profile.teacher.width, "window": profile.data.window,
              "fs": profile.data.fs, "records": profile.synth.records,
+             "student": profile.student.variant,
              "kd": {"alpha": profile.kd.alpha, "temperature": profile.kd.temperature,
                     "teacher_weights": list(profile.kd.teacher_weights)}}
     result = load_results(args.out)
@@ -158,7 +205,7 @@ def main(argv=None) -> dict:
     seeds = list(range(args.seeds))
     for seed in seeds:
         prepared, splits = prepare_synthetic(profile, seed=seed)
-        for config in configs():
+        for config in configs(pairs):
             key = f"{seed}/{config}"
             done = runs.get(key)
             if done is not None and Path(done["model_dir"]).exists():
@@ -167,9 +214,12 @@ def main(argv=None) -> dict:
             runs[key] = run_one(config, seed, profile, prepared, splits, work, runs)
             print(f"[kd] seed {seed} {config}: score {runs[key]['test_score']}, "
                   f"AUROC {runs[key]['test_auroc']}, {runs[key]['stage_seconds']} s", flush=True)
-            result = {"benchmark": "KD schemes and losses on the synthetic default (test split)",
+            result = {"benchmark": "KD schemes and "
+                                   + ("named recipes" if pairs else "losses")
+                                   + " on the synthetic default (test split)",
                       "setup": setup, "seeds": seeds, "runs": runs,
-                      "summary": summarise(runs, seeds),
+                      **({"pairs": [f"{a}:{b}" for a, b in pairs]} if pairs else {}),
+                      "summary": summarise(runs, seeds, pairs),
                       "classes": len(prepared.classes.classes),
                       "splits": {k: len(v) for k, v in splits.items()},
                       "machine": machine(),

@@ -23,7 +23,7 @@ Runs (leads I, II for every student and the reduced-lead teacher):
     reduced-lead teacher (``assistant-{recipe}``) from the 12-lead one with the same recipe.
 
 Phases: ``base`` (teachers, student alone seed 0), ``study`` (the recipe study: the
-(scheme, recipe) pairs of :data:`STUDY`, judged on fold 9 ONLY — the study never reads
+(scheme, recipe) pairs of :data:`STUDIES` for the student, judged on fold 9 ONLY — the study never reads
 fold 10), ``table`` (the fold-10 table: every scheme with the paper's recipe and with
 ``--best``, and ``--seeds`` seeds of the student alone and of the best scheme).
 
@@ -52,9 +52,10 @@ import lrh_tflm  # noqa: F401  (environment first, as everywhere in the project)
 from lrh_tflm import metrics as M
 from lrh_tflm.config import KD_RECIPES, STUDENT_VARIANTS, StudentConfig, get_profile
 from lrh_tflm.distill import DistillStep, distill_schedule
-from lrh_tflm.io import replace_marked
+from lrh_tflm.io import read_json, replace_marked, to_jsonable
 from lrh_tflm.leads import LEADS
 from lrh_tflm.pipeline.recipes import walk_schedule
+from lrh_tflm.pipeline.stages import STAGE_FILE
 
 from _bench import RESULTS, load_results, machine, save_results
 
@@ -64,11 +65,24 @@ LABEL_SET = "superdiagnostic+rhythm"
 TASKS = {"superdiagnostic": ("NORM", "MI", "STTC", "CD", "HYP"),
          "rhythm": ("SR", "AFIB", "STACH", "SARRH", "SBRAD", "PACE", "SVARR", "BIGU", "AFLT",
                     "SVTAC", "PSVT", "TRIGU")}
-#: The (scheme, recipe) pairs the study compares (recipes in KD_RECIPES), always on fold 9:
-#: the three losses with one teacher, then the best-placed ideas with two (an ensemble of the
-#: 12-lead and the I,II teacher) and with a patient schedule.
-STUDY = (("vanilla", "mse"), ("vanilla", "paper"), ("parallel", "mse-ensemble"),
-         ("vanilla", "bce"), ("vanilla", "mse-patient"))
+#: The (scheme, recipe) pairs the study compares (recipes in KD_RECIPES), always on fold 9,
+#: per student variant.  ``lrh-net-mcu`` (the first study): the three losses with one teacher,
+#: then logit matching with an ensemble of the 12-lead and the I,II teacher and with a
+#: patient schedule.  The later students: the three losses, then one change at a time to the
+#: ``bce`` recipe (α, T, T² scaling, teacher weights, an ensemble teacher, a patient schedule).
+STUDIES = {
+    "lrh-net-mcu": (("vanilla", "mse"), ("vanilla", "paper"), ("parallel", "mse-ensemble"),
+                    ("vanilla", "bce"), ("vanilla", "mse-patient")),
+    None: (("vanilla", "paper"), ("vanilla", "bce"), ("vanilla", "mse"),
+           ("vanilla", "bce-alpha0.2"), ("vanilla", "bce-alpha0.8"), ("vanilla", "bce-t4"),
+           ("vanilla", "bce-t4-tsq"), ("parallel", "bce"), ("parallel", "bce-w0.7"),
+           ("parallel", "bce-ensemble"), ("vanilla", "bce-patient")),
+}
+
+
+def study(student: str) -> tuple[tuple[str, str], ...]:
+    """The (scheme, recipe) pairs of the recipe study of ``student``."""
+    return STUDIES.get(student, STUDIES[None])
 #: PTB-XL benchmark, 12 leads at 100 Hz, fold-10 macro AUROC of its best model per task
 #: (Strodthoff et al., IEEE JBHI 2021), quoted beside our figures.
 REFERENCE_AUROC = {"superdiagnostic": 0.930, "rhythm": 0.957}
@@ -87,7 +101,8 @@ class Run:
     seed: int = 0
 
 
-def plan(phases: list[str], best: str | None, seeds: int) -> list[Run]:
+def plan(phases: list[str], best: str | None, seeds: int,
+         student_variant: str = "lrh-net-mcu") -> list[Run]:
     """The runs of the chosen phases, teachers before the students they teach."""
     runs: dict[str, Run] = {}
 
@@ -111,7 +126,7 @@ def plan(phases: list[str], best: str | None, seeds: int) -> list[Run]:
     add(Run("teacher-I,II", "assistant", STUDENT_LEADS))
     add(Run("student-none-s0", "student", STUDENT_LEADS))
     if "study" in phases:
-        for scheme, recipe in STUDY:
+        for scheme, recipe in study(student_variant):
             student(scheme, recipe, 0)
     if "table" in phases:
         if best is None:
@@ -269,14 +284,58 @@ def study_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def render(results: dict, readme: Path | None) -> None:
-    """Print (and write into README's marked blocks) the fold-10 table and the fold-9 study."""
+def study_criterion(tasks: dict) -> float:
+    """The study's selection criterion: the fold-9 mean of the two tasks' macro AUROC."""
+    return statistics.fmean(tasks[t]["val_auroc"] for t in TASKS)
+
+
+def choose_best(results: dict, student: str) -> str:
+    """``RECIPE:SCHEME`` of the study's best distilled student by :func:`study_criterion`
+    (fold 9 only; the student alone is the baseline, not a candidate)."""
+    scored = {(scheme, recipe): study_criterion(results["runs"][f"student-{scheme}-{recipe}-s0"]["tasks"])
+              for scheme, recipe in study(student)
+              if f"student-{scheme}-{recipe}-s0" in results["runs"]}
+    if not scored:
+        raise SystemExit("--best auto: no study run has finished; run --phase study first")
+    scheme, recipe = max(scored, key=scored.get)
+    return f"{recipe}:{scheme}"
+
+
+#: Runs a build trains exactly as this benchmark does (labels only, seed 0): the build's
+#: stage folder of each, for ``--adopt``.
+ADOPTABLE = {"teacher-12": "teacher-12", "teacher-I,II": "teacher-reduced",
+             "student-none-s0": "student-none"}
+
+
+def adoptable(build: Path, run: Run, profile, train_cfg, data_key: str) -> Path | None:
+    """The finished stage folder of ``build`` that trained ``run`` exactly as this benchmark
+    would (same prepared data, profile, model, training config, leads and seed; labels
+    only), or ``None``."""
+    if run.name not in ADOPTABLE or run.teachers:
+        return None
+    folder = Path(build) / ADOPTABLE[run.name]
+    try:
+        material = read_json(folder / STAGE_FILE)["material"]
+    except (OSError, ValueError, KeyError):
+        return None
+    model = profile.student if run.role == "student" else profile.teacher
+    want = {"data": data_key, "profile": profile.name, "role": run.role,
+            "leads": list(run.leads), "seed": run.seed, "model": asdict(model),
+            "train": asdict(train_cfg), "teachers": [], "kd": None}
+    got = {"data": material.get("data", {}).get("cache"),
+           **{k: material.get(k) for k in want if k != "data"}}
+    return folder if to_jsonable(got) == to_jsonable(want) else None
+
+
+def render(results: dict, readme: Path | None, marker: str = "ptbxl") -> None:
+    """Print (and write into README's ``marker`` and ``marker-study`` blocks) the fold-10
+    table and the fold-9 study."""
     table = markdown(results["summary"], results.get("student", STUDENT))
-    study = study_markdown(results)
-    print(table, "\n", study, sep="\n")
+    fold9 = study_markdown(results)
+    print(table, "\n", fold9, sep="\n")
     if readme is not None:
-        text = replace_marked(readme.read_text(), "ptbxl", table)
-        readme.write_text(replace_marked(text, "ptbxl-study", study))
+        text = replace_marked(readme.read_text(), marker, table)
+        readme.write_text(replace_marked(text, f"{marker}-study", fold9))
         print(f"updated {readme}")
 
 
@@ -287,7 +346,13 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None, help="prepared-data cache folder")
     ap.add_argument("--phase", nargs="+", default=["base"], choices=("base", "study", "table"))
     ap.add_argument("--best", default=None,
-                    help="RECIPE or RECIPE:SCHEME chosen by the study (for --phase table)")
+                    help="RECIPE or RECIPE:SCHEME chosen by the study (for --phase table); "
+                         "'auto': the study's best by the fold-9 criterion")
+    ap.add_argument("--adopt", type=Path, default=None,
+                    help="a build folder whose teachers and student alone were trained exactly "
+                         "as here (checked): copied instead of trained again")
+    ap.add_argument("--marker", default="ptbxl",
+                    help="README block names (MARKER and MARKER-study) for --readme")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--only", default="*", help="glob on run names")
     ap.add_argument("--profile", default="ptbxl")
@@ -301,8 +366,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.render:
         results = load_results(args.results)
-        results["summary"] = summarise(results, args.best)
-        render(results, args.readme)
+        results["summary"] = summarise(results, results.get("summary", {}).get("best", args.best)
+                                       if args.best == "auto" else args.best)
+        render(results, args.readme, args.marker)
         return
     if args.data is None:
         ap.error("--data is required (the unpacked PTB-XL folder)")
@@ -345,9 +411,15 @@ def main() -> None:
                              "classes": classes}})
     runner = StageRunner(args.out, print)
     done: dict[str, object] = {}
-    for run in plan(args.phase, args.best, args.seeds):
-        if not fnmatch.fnmatch(run.name, args.only):
-            continue
+
+    def execute(runs: list[Run], best: str | None, show_test: bool) -> None:
+        for run in runs:
+            if not fnmatch.fnmatch(run.name, args.only):
+                continue
+            done[run.name] = train(run)
+            record(run, done[run.name], best, show_test)
+
+    def train(run: Run):
         prof = replace(profile, kd=KD_RECIPES[run.recipe]) if run.recipe else profile
         train_cfg = prof.student_train if run.role == "student" else prof.teacher_train
         if run.teachers:
@@ -358,8 +430,12 @@ def main() -> None:
         teacher_dirs = [Path(done[t].summary["model_dir"]) for t in run.teachers]
         key = run_key(run, prof, train_cfg, prepared.manifest["key"],
                       [done[t].key for t in run.teachers])
+        source = (adoptable(args.adopt, run, prof, train_cfg, prepared.manifest["key"])
+                  if args.adopt else None)
 
-        def fn(folder: Path, run=run, prof=prof, train_cfg=train_cfg, teacher_dirs=teacher_dirs):
+        def fn(folder: Path) -> dict:
+            if source is not None:
+                return adopt(source, folder)
             trained = train_stage(run.role, prepared, splits, leads=run.leads, profile=prof,
                                   out_dir=folder, teachers=teacher_dirs,
                                   teacher_weights=run.weights, seed=run.seed,
@@ -367,29 +443,54 @@ def main() -> None:
             return trained.summary()
 
         # The stage line shows fold-9 figures only: the study must not read fold 10.
-        stage = runner.run(run.name, key, fn,
-                           lambda sm: (f"val AUROC {sm.get('val_auroc', float('nan')):.3f}, "
-                                       f"{sm.get('epochs')} epochs"))
-        done[run.name] = stage
+        return runner.run(run.name, key, fn,
+                          lambda sm: (f"val AUROC {sm.get('val_auroc', float('nan')):.3f}, "
+                                      f"{sm.get('epochs')} epochs"))
+
+    def record(run: Run, stage, best: str | None, show_test: bool) -> None:
         pred = load_predictions(Path(stage.folder) / PREDICTIONS_FILE)
         results["runs"][run.name] = {
             "params": stage.summary.get("params"), "epochs": stage.summary.get("epochs"),
             "best_epoch": stage.summary.get("best_epoch"),
             "seconds": round(float(stage.summary.get("seconds", 0.0)), 1),
             "recipe": run.recipe, "seed": run.seed, "teachers": list(run.teachers),
+            **({"adopted_from": stage.summary["adopted_from"]}
+               if "adopted_from" in stage.summary else {}),
             "tasks": task_metrics(pred, classes)}
-        results["summary"] = summarise(results, args.best)
+        results["summary"] = summarise(results, best)
         save_results(args.results, results, show=False)
         r = results["runs"][run.name]["tasks"]
         print(f"[{run.name}] " + ", ".join(
             f"{t}: val AUROC {r[t]['val_auroc']:.3f} F1 {r[t]['val_f1']:.3f}"
-            + ("" if "study" in args.phase and "table" not in args.phase else
+            + ("" if not show_test else
                f" | test AUROC {r[t]['test_auroc']:.3f} F1 {r[t]['test_f1']:.3f}")
             for t in TASKS), flush=True)
-    results["summary"] = summarise(results, args.best)
+
+    best = args.best
+    if best == "auto":
+        # The study first, then the table of the recipe it chose on fold 9.
+        execute(plan([p for p in args.phase if p != "table"] + ["study"], None, args.seeds,
+                     args.student), None, show_test=False)
+        best = choose_best(results, args.student)
+        print(f"the study's best on fold 9: {best}", flush=True)
+    execute(plan(args.phase, best, args.seeds, args.student), best, "table" in args.phase)
+    results["summary"] = summarise(results, best)
     save_results(args.results, results, show=False)
     if "table" in args.phase:
-        render(results, args.readme)
+        render(results, args.readme, args.marker)
+
+
+def adopt(source: Path, folder: Path) -> dict:
+    """Copy a build's finished training stage (its model and predictions) into ``folder``;
+    its summary, with the copy's model folder and where it came from."""
+    import shutil
+
+    from lrh_tflm.train import PREDICTIONS_FILE
+
+    meta = read_json(source / STAGE_FILE)
+    shutil.copytree(source / "model", folder / "model", dirs_exist_ok=True)
+    shutil.copy2(source / PREDICTIONS_FILE, folder / PREDICTIONS_FILE)
+    return {**meta["summary"], "model_dir": str(folder / "model"), "adopted_from": str(source)}
 
 
 if __name__ == "__main__":

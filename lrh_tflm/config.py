@@ -280,6 +280,21 @@ KD_RECIPES: dict[str, KDConfig] = {
                              teacher_weights=(0.5, 0.5), ensemble=True),
     "mse-patient": KDConfig(loss="mse-logits", alpha=0.5, temperature=1.0,
                             teacher_weights=(0.5, 0.5), epochs=20),
+    # One change to ``bce`` each: the hard-label weight α, the temperature with and without
+    # Hinton's T² scaling, the teacher weights, one ensemble teacher, and a patient schedule
+    # (twice the epochs; teacher and student always see the same crop, as every recipe does).
+    "bce-alpha0.2": KDConfig(loss="bce-sigmoid", alpha=0.2, temperature=2.0,
+                             teacher_weights=(0.5, 0.5)),
+    "bce-alpha0.8": KDConfig(loss="bce-sigmoid", alpha=0.8, temperature=2.0,
+                             teacher_weights=(0.5, 0.5)),
+    "bce-t4": KDConfig(loss="bce-sigmoid", alpha=0.5, temperature=4.0, teacher_weights=(0.5, 0.5)),
+    "bce-t4-tsq": KDConfig(loss="bce-sigmoid", alpha=0.5, temperature=4.0,
+                           teacher_weights=(0.5, 0.5), t_squared=True),
+    "bce-w0.7": KDConfig(loss="bce-sigmoid", alpha=0.5, temperature=2.0, teacher_weights=(0.7, 0.3)),
+    "bce-ensemble": KDConfig(loss="bce-sigmoid", alpha=0.5, temperature=2.0,
+                             teacher_weights=(0.5, 0.5), ensemble=True),
+    "bce-patient": KDConfig(loss="bce-sigmoid", alpha=0.5, temperature=2.0,
+                            teacher_weights=(0.5, 0.5), epochs=20),
 }
 
 

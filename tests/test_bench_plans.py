@@ -1,6 +1,9 @@
 """The benchmarks plan their KD runs with the build's schedule walk (no copy of the schemes)."""
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from lrh_tflm.config import KD_RECIPES, get_profile
 
@@ -48,3 +51,93 @@ def test_ptbxl_rows_name_the_student_the_results_were_trained_with():
     micro = bench_ptbxl.markdown(summary, "lrh-net-micro")
     assert "| LRH-Net-Micro alone (I, II) | 43,117 |" in micro and "MCU" not in micro
     assert bench_ptbxl._row_name("student-vanilla-bce", "lrh-net") == "LRH-Net + vanilla KD, `bce` recipe"
+
+
+def test_ptbxl_study_of_later_students_varies_one_thing_of_bce_at_a_time():
+    pairs = bench_ptbxl.study("lrh-net-micro")
+    assert bench_ptbxl.study("lrh-net-mcu") == bench_ptbxl.STUDIES["lrh-net-mcu"]  # as it was run
+    recipes = {r for _, r in pairs}
+    assert {"paper", "bce", "mse"} <= recipes  # the three losses
+    base = KD_RECIPES["bce"]
+    for _, name in pairs:
+        if name.startswith("bce-"):
+            r = KD_RECIPES[name]
+            changed = {f for f in ("alpha", "temperature", "t_squared", "teacher_weights",
+                                   "ensemble", "epochs") if getattr(r, f) != getattr(base, f)}
+            assert r.loss == base.loss and 1 <= len(changed) <= 2, (name, changed)
+    # Two-teacher ideas run in the two-teacher scheme.
+    assert ("parallel", "bce-w0.7") in pairs and ("parallel", "bce-ensemble") in pairs
+
+
+def _tasks(val: float) -> dict:
+    return {t: {"val_auroc": val, "test_auroc": 1.0 - val} for t in bench_ptbxl.TASKS}
+
+
+def test_the_best_recipe_is_chosen_on_fold_9_only():
+    runs = {"student-none-s0": {"tasks": _tasks(0.99)},  # the baseline is not a candidate
+            "student-vanilla-bce-s0": {"tasks": _tasks(0.90)},
+            "student-parallel-bce-ensemble-s0": {"tasks": _tasks(0.91)},
+            "student-vanilla-paper-s0": {"tasks": _tasks(0.80)}}
+    assert bench_ptbxl.choose_best({"runs": runs}, "lrh-net-micro") == "bce-ensemble:parallel"
+    # Fold 10 does not move the choice.
+    runs["student-vanilla-paper-s0"]["tasks"] = {
+        t: {"val_auroc": 0.80, "test_auroc": 0.999} for t in bench_ptbxl.TASKS}
+    assert bench_ptbxl.choose_best({"runs": runs}, "lrh-net-micro") == "bce-ensemble:parallel"
+    with pytest.raises(SystemExit, match="study"):
+        bench_ptbxl.choose_best({"runs": {}}, "lrh-net-micro")
+
+
+def test_only_a_build_stage_trained_exactly_alike_is_adopted(tmp_path):
+    from dataclasses import asdict
+
+    from lrh_tflm.io import write_json_atomic
+
+    profile = get_profile("ptbxl")
+    run = bench_ptbxl.Run("teacher-12", "teacher", bench_ptbxl.LEADS)
+    material = {"stage": "teacher-12", "data": {"cache": "abc"}, "profile": "ptbxl",
+                "role": "teacher", "leads": list(bench_ptbxl.LEADS), "seed": 0,
+                "model": asdict(profile.teacher), "train": asdict(profile.teacher_train),
+                "teachers": [], "kd": None}
+    stage = tmp_path / "teacher-12"
+    (stage / "model").mkdir(parents=True)
+    (stage / "model" / "sidecar.json").write_text("{}")
+    (stage / "predictions.npz").write_bytes(b"npz")
+    write_json_atomic(stage / "stage.json", {"summary": {"epochs": 10, "model_dir": "x"},
+                                             "material": material})
+    assert bench_ptbxl.adoptable(tmp_path, run, profile, profile.teacher_train, "abc") == stage
+    # Another data preparation, training config or seed: trained again.
+    assert bench_ptbxl.adoptable(tmp_path, run, profile, profile.teacher_train, "abd") is None
+    assert bench_ptbxl.adoptable(tmp_path, run, profile,
+                                 replace(profile.teacher_train, epochs=3), "abc") is None
+    assert bench_ptbxl.adoptable(tmp_path, replace(run, seed=1), profile,
+                                 profile.teacher_train, "abc") is None
+    # Distilled runs and runs a build has no stage for are never adopted.
+    assert bench_ptbxl.adoptable(tmp_path, replace(run, teachers=("x",)), profile,
+                                 profile.teacher_train, "abc") is None
+    assert bench_ptbxl.adoptable(tmp_path / "nowhere", run, profile, profile.teacher_train,
+                                 "abc") is None
+    out = tmp_path / "bench" / "teacher-12"
+    out.mkdir(parents=True)
+    summary = bench_ptbxl.adopt(stage, out)
+    assert summary["model_dir"] == str(out / "model") and summary["adopted_from"] == str(stage)
+    assert (out / "model" / "sidecar.json").exists() and (out / "predictions.npz").read_bytes() == b"npz"
+
+
+def test_kd_bench_recipe_pairs_replace_the_whole_kd_config():
+    profile = get_profile("smoke")
+    pairs = bench_kd.parse_pairs(["ptbxl", "sequential:bce"], "lrh-net-micro")
+    assert pairs[:len(bench_ptbxl.study("lrh-net-micro"))] == list(bench_ptbxl.study("lrh-net-micro"))
+    assert ("sequential", "paper") in pairs and pairs[-1] == ("sequential", "bce")
+    names = bench_kd.configs(pairs)
+    assert names.index("assistant-seq-bce") < names.index("student-sequential-bce")
+    role, _, teachers, weights, prof = bench_kd._plan("student-sequential-bce", profile)
+    assert teachers == ("teacher-12", "assistant-seq-bce")
+    assert prof.kd == replace(KD_RECIPES["bce"], scheme="sequential")
+    _, _, teachers, weights, prof = bench_kd._plan("student-parallel-bce-w0.7", profile)
+    assert weights == (0.7, 0.3) and prof.kd.loss == "bce-sigmoid"
+    _, _, teachers, _, prof = bench_kd._plan("assistant-seq-paper", profile)
+    assert teachers == ("teacher-12",) and prof.kd.loss == "kl-softmax"
+    with pytest.raises(SystemExit, match="SCHEME:RECIPE"):
+        bench_kd.parse_pairs(["vanilla:nope"], "lrh-net-micro")
+    # The loss mode of the earlier results files is unchanged.
+    assert "student-vanilla-kl-softmax" in bench_kd.configs() and "assistant-seq" in bench_kd.configs()
