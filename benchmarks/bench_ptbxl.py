@@ -265,7 +265,43 @@ def markdown(summary: dict, student: str = STUDENT) -> str:
                              f"{g['superdiagnostic/test_auroc']:+.2f} AUROC points, "
                              f"{g['superdiagnostic/test_f1']:+.1f} % F1; rhythm "
                              f"{g['rhythm/test_auroc']:+.2f} points, {g['rhythm/test_f1']:+.1f} % F1")
+    checked = goals(summary)
+    if checked:
+        lines += ["", f"The best recipe of the fold-9 study (`{summary['best']}`) against the goals "
+                  f"(≥ {GOALS['auroc_points']:.1f} AUROC point and ≥ {GOALS['f1_pct']:.0f} % F1 over "
+                  f"the student alone, ≤ {GOALS['teacher_gap_points']:.1f} point below the I,II "
+                  "teacher; fold 10, mean of seeds):", "", *checked]
     return "\n".join(lines)
+
+
+#: Issue 10's goals for the best KD student against the student alone (fold 10, mean of
+#: seeds): AUROC points gained, relative F1 gained (%), and the largest AUROC gap to the I,II
+#: teacher.
+GOALS = {"auroc_points": 1.0, "f1_pct": 3.0, "teacher_gap_points": 1.0}
+
+
+def goals(summary: dict) -> list[str]:
+    """One line per task: the best KD student's gains against :data:`GOALS`."""
+    best = summary.get("best")
+    if not best:
+        return []
+    recipe, _, scheme = best.partition(":")
+    config = f"student-{scheme or 'parallel'}-{recipe}"
+    table, gain = summary["table"], summary["gains"].get(config)
+    if gain is None or "teacher-I,II" not in table:
+        return []
+    row, teacher = table[config], table["teacher-I,II"]
+    lines = []
+    for task in TASKS:
+        da, df = gain[f"{task}/test_auroc"], gain[f"{task}/test_f1"]
+        gap = 100 * (teacher[f"{task}/test_auroc"] - row[f"{task}/test_auroc"])
+        met = [da >= GOALS["auroc_points"], df >= GOALS["f1_pct"], gap <= GOALS["teacher_gap_points"]]
+        lines.append(f"- {task}: {da:+.2f} AUROC points ({'met' if met[0] else 'not met'}), "
+                     f"{df:+.1f} % F1 ({'met' if met[1] else 'not met'}), "
+                     f"{abs(gap):.2f} points {'below' if gap > 0 else 'above'} the I,II teacher "
+                     f"({'met' if met[2] else 'not met'}); {row['seeds']} seeds against "
+                     f"{table['student-none']['seeds']}")
+    return lines
 
 
 def study_markdown(results: dict) -> str:

@@ -61,7 +61,8 @@ def kd_table(d: dict) -> str:
                      "" if gain is None else f"{gain:+.1f} %", _f(r["samples_per_s"]["mean"], "{:.0f}"),
                      sc["n"]])
     gap = d["summary"]["teacher_12_minus_2_leads"]
-    return (f"Profile `{s['profile']}`, teacher/student epochs {s['teacher_epochs']}/{s['student_epochs']}, "
+    student = f", student `{s['student']}`" if s.get("student") else ""
+    return (f"Profile `{s['profile']}`{student}, teacher/student epochs {s['teacher_epochs']}/{s['student_epochs']}, "
             f"{s['records']} records ({d['splits']['train']}/{d['splits']['val']}/{d['splits']['test']} "
             f"train/val/test), {d['classes']} classes, seeds {d['seeds']}.\n\n"
             + _table(["config", "test challenge score", "test macro AUROC", "score gain vs none",
@@ -117,6 +118,8 @@ def main() -> str:
                              "kd-default.json", kd_table),
                             ("Knowledge distillation (default profile, full epochs)",
                              "kd-default-full.json", kd_table),
+                            ("Knowledge distillation: the PTB-XL study's recipes on the "
+                             "synthetic default", "kd-default-recipes.json", kd_table),
                             ("Quantisation", "quant.json", quant_table),
                             ("Quantisation (default profile)", "quant-default.json", quant_table),
                             ("Build wall time", "build.json", build_table)]:

@@ -141,3 +141,28 @@ def test_kd_bench_recipe_pairs_replace_the_whole_kd_config():
         bench_kd.parse_pairs(["vanilla:nope"], "lrh-net-micro")
     # The loss mode of the earlier results files is unchanged.
     assert "student-vanilla-kl-softmax" in bench_kd.configs() and "assistant-seq" in bench_kd.configs()
+
+
+def test_the_goals_are_checked_on_the_best_recipe_against_the_student_alone():
+    def row(sd, rh, seeds=3):
+        return {"seeds": seeds, "params": 1, **{f"{t}/{m}": v
+                for t, v in (("superdiagnostic", sd), ("rhythm", rh))
+                for m in ("test_auroc", "test_f1", "val_auroc", "val_f1")},
+                **{f"{t}/{m}_std": 0.0 for t in bench_ptbxl.TASKS
+                   for m in ("test_auroc", "test_f1", "val_auroc", "val_f1")}}
+
+    summary = {"table": {"teacher-I,II": row(0.880, 0.930, 1), "student-none": row(0.880, 0.900),
+                         "student-vanilla-bce": row(0.885, 0.925)}, "best": "bce:vanilla"}
+    base = summary["table"]["student-none"]
+    summary["gains"] = {"student-vanilla-bce": {
+        f"{t}/{m}": (100 * (summary["table"]["student-vanilla-bce"][f"{t}/{m}"] - base[f"{t}/{m}"])
+                     if m.endswith("auroc") else
+                     100 * (summary["table"]["student-vanilla-bce"][f"{t}/{m}"] / base[f"{t}/{m}"] - 1))
+        for t in bench_ptbxl.TASKS for m in ("val_auroc", "test_auroc", "val_f1", "test_f1")}}
+    sd, rh = bench_ptbxl.goals(summary)
+    assert sd.startswith("- superdiagnostic: +0.50 AUROC points (not met), +0.6 % F1 (not met), "
+                         "0.50 points above the I,II teacher (met)")
+    assert rh.startswith("- rhythm: +2.50 AUROC points (met), +2.8 % F1 (not met), "
+                         "0.50 points below the I,II teacher (met)")
+    assert "against the goals" in bench_ptbxl.markdown(summary)
+    assert bench_ptbxl.goals({**summary, "best": None}) == []
