@@ -57,6 +57,9 @@ def configs(pairs: list[tuple[str, str]] | None = None) -> list[str]:
         if scheme == "sequential":
             out.append(f"assistant-seq-{recipe}")
         out.append(f"student-{scheme}-{recipe}")
+        if KD_RECIPES[recipe].epochs:
+            # A patient recipe's baseline: the student alone trained as long.
+            out.append(f"student-none-e{KD_RECIPES[recipe].epochs}")
     return list(dict.fromkeys(out))
 
 
@@ -97,6 +100,13 @@ def _plan(config: str, profile) -> tuple[str, tuple[str, ...], tuple[str, ...], 
         prof = replace(profile, kd=KD_RECIPES[recipe]) if recipe else profile
         step = distill_schedule("sequential", prof.kd.teacher_weights)[0]
         return "assistant", STUDENT_LEADS, ("teacher-12",), step.weights, prof
+    if config.startswith("student-none-e"):
+        from lrh_tflm.train import distilled_train_config
+
+        stretched = distilled_train_config(profile.student_train,
+                                           replace(profile.kd, epochs=int(config[14:])))
+        return ("student", STUDENT_LEADS, (), None,
+                replace(profile, student_train=stretched, kd=replace(profile.kd, scheme="none")))
     _, scheme, *variant = config.split("-", 2)
     recipe = variant[0] if variant and variant[0] in KD_RECIPES else None
     # A named recipe replaces the whole KD config; a loss name only the profile's loss.

@@ -99,6 +99,14 @@ class Run:
     weights: tuple[float, ...] | None = None
     recipe: str | None = None
     seed: int = 0
+    epochs: int | None = None
+    """Epochs of a label-trained student: the same-length baseline of a patient recipe
+    (``None``: the profile's)."""
+
+
+def patient_epochs(recipe: str | None) -> int | None:
+    """The epochs of a patient recipe (``KDConfig.epochs``), ``None`` for the others."""
+    return KD_RECIPES[recipe].epochs if recipe in KD_RECIPES else None
 
 
 def plan(phases: list[str], best: str | None, seeds: int,
@@ -125,16 +133,26 @@ def plan(phases: list[str], best: str | None, seeds: int,
     add(Run("teacher-12", "teacher", LEADS))
     add(Run("teacher-I,II", "assistant", STUDENT_LEADS))
     add(Run("student-none-s0", "student", STUDENT_LEADS))
+
+    def alone(seed: int, epochs: int | None) -> None:
+        # A patient recipe trains longer: the student alone is trained as long too, so its
+        # KD gain is not the gain of the extra epochs.
+        if epochs:
+            add(Run(f"student-none-e{epochs}-s{seed}", "student", STUDENT_LEADS, seed=seed,
+                    epochs=epochs))
+
     if "study" in phases:
         for scheme, recipe in study(student_variant):
             student(scheme, recipe, 0)
+            alone(0, patient_epochs(recipe))
     if "table" in phases:
         if best is None:
             raise SystemExit("--phase table needs --best RECIPE (chosen by the study on fold 9)")
         best_recipe, _, best_scheme = best.partition(":")
         # Seeds first (the mean ± std the KD gain is judged on), then every scheme per recipe.
-        for seed in range(1, seeds):
+        for seed in range(seeds):
             add(Run(f"student-none-s{seed}", "student", STUDENT_LEADS, seed=seed))
+            alone(seed, patient_epochs(best_recipe))
             student(best_scheme or "parallel", best_recipe, seed)
         for scheme in SCHEMES:
             for recipe in dict.fromkeys(("paper", best_recipe)):
@@ -144,7 +162,9 @@ def plan(phases: list[str], best: str | None, seeds: int,
 
 def run_key(run: Run, profile, train_cfg, data_key: str, teacher_keys: list[str]) -> dict:
     """What identifies a run's stage: reused only while all of it is unchanged."""
-    return {"run": asdict(run), "data": data_key,
+    # ``epochs`` enters the key only when set, so the runs keyed before it existed are reused.
+    fields = {k: v for k, v in asdict(run).items() if k != "epochs" or v is not None}
+    return {"run": fields, "data": data_key,
             "model": asdict(profile.student if run.role == "student" else profile.teacher),
             "train": asdict(train_cfg), "kd": asdict(profile.kd) if run.teachers else None,
             "teachers": teacher_keys}
@@ -200,18 +220,26 @@ def summarise(results: dict, best: str | None) -> dict:
                 row[f"{task}/{metric}"] = statistics.fmean(vals)
                 row[f"{task}/{metric}_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
         table[config] = row
-    gains = {}
+    gains, same = {}, {}
     base = table.get("student-none")
-    if base:
-        for config, row in table.items():
-            if config.startswith("student-") and config != "student-none":
-                gains[config] = {
-                    f"{task}/{m}": (100 * (row[f"{task}/{m}"] - base[f"{task}/{m}"])
-                                    if m.endswith("auroc") else
-                                    100 * (row[f"{task}/{m}"] / base[f"{task}/{m}"] - 1))
-                    for task in TASKS for m in ("val_auroc", "test_auroc", "val_f1", "test_f1")}
-    return {"table": table, "gains": gains, "best": best,
+    for config, row in table.items():
+        if not config.startswith("student-") or config == "student-none":
+            continue
+        if base:
+            gains[config] = _gain(row, base)
+        epochs = patient_epochs(config.split("-", 2)[2])
+        if epochs and f"student-none-e{epochs}" in table:
+            same[config] = _gain(row, table[f"student-none-e{epochs}"])
+    return {"table": table, "gains": gains, "gains_same_epochs": same, "best": best,
             "gain_units": "AUROC: points (x100 difference); F1: relative %"}
+
+
+def _gain(row: dict, base: dict) -> dict:
+    """``row`` against ``base``: AUROC in points, F1 relative (%), per task and split."""
+    return {f"{task}/{m}": (100 * (row[f"{task}/{m}"] - base[f"{task}/{m}"])
+                            if m.endswith("auroc") else
+                            100 * (row[f"{task}/{m}"] / base[f"{task}/{m}"] - 1))
+            for task in TASKS for m in ("val_auroc", "test_auroc", "val_f1", "test_f1")}
 
 
 #: The student variant of the results files written before ``--student`` existed.
@@ -232,6 +260,8 @@ def _row_name(config: str, student: str = STUDENT) -> str:
         return ROW_NAMES[config].format(student=student_name(student))
     if config.startswith("assistant-"):
         return f"I,II teacher distilled from the 12-lead one ({config[10:]} recipe)"
+    if config.startswith("student-none-e"):
+        return f"{student_name(student)} alone (I, II), {config[14:]} epochs"
     _, scheme, recipe = config.split("-", 2)
     return f"{student_name(student)} + {scheme} KD, `{recipe}` recipe"
 
@@ -264,7 +294,8 @@ def markdown(summary: dict, student: str = STUDENT) -> str:
                 lines.append(f"- {_row_name(config, student)}: superdiagnostic "
                              f"{g['superdiagnostic/test_auroc']:+.2f} AUROC points, "
                              f"{g['superdiagnostic/test_f1']:+.1f} % F1; rhythm "
-                             f"{g['rhythm/test_auroc']:+.2f} points, {g['rhythm/test_f1']:+.1f} % F1")
+                             f"{g['rhythm/test_auroc']:+.2f} points, {g['rhythm/test_f1']:+.1f} % F1"
+                             + _same_epochs(summary, config))
     checked = goals(summary)
     if checked:
         lines += ["", f"The best recipe of the fold-9 study (`{summary['best']}`) against the goals "
@@ -278,6 +309,17 @@ def markdown(summary: dict, student: str = STUDENT) -> str:
 #: seeds): AUROC points gained, relative F1 gained (%), and the largest AUROC gap to the I,II
 #: teacher.
 GOALS = {"auroc_points": 1.0, "f1_pct": 3.0, "teacher_gap_points": 1.0}
+
+
+def _same_epochs(summary: dict, config: str) -> str:
+    """A patient row's gain over the student alone trained as long (empty for the others)."""
+    g = summary.get("gains_same_epochs", {}).get(config)
+    if g is None:
+        return ""
+    return (f" (against the student alone trained as long, "
+            f"{patient_epochs(config.split('-', 2)[2])} epochs: superdiagnostic "
+            f"{g['superdiagnostic/test_auroc']:+.2f} points, {g['superdiagnostic/test_f1']:+.1f} % F1; "
+            f"rhythm {g['rhythm/test_auroc']:+.2f} points, {g['rhythm/test_f1']:+.1f} % F1)")
 
 
 def goals(summary: dict) -> list[str]:
@@ -300,8 +342,18 @@ def goals(summary: dict) -> list[str]:
                      f"{df:+.1f} % F1 ({'met' if met[1] else 'not met'}), "
                      f"{abs(gap):.2f} points {'below' if gap > 0 else 'above'} the I,II teacher "
                      f"({'met' if met[2] else 'not met'}); {row['seeds']} seeds against "
-                     f"{table['student-none']['seeds']}")
+                     f"{table['student-none']['seeds']}" + _same_epochs_goal(summary, config, task))
     return lines
+
+
+def _same_epochs_goal(summary: dict, config: str, task: str) -> str:
+    g = summary.get("gains_same_epochs", {}).get(config)
+    if g is None:
+        return ""
+    da, df = g[f"{task}/test_auroc"], g[f"{task}/test_f1"]
+    return (f"; against the student alone trained as long: {da:+.2f} points "
+            f"({'met' if da >= GOALS['auroc_points'] else 'not met'}), {df:+.1f} % F1 "
+            f"({'met' if df >= GOALS['f1_pct'] else 'not met'})")
 
 
 def study_markdown(results: dict) -> str:
@@ -458,6 +510,8 @@ def main() -> None:
     def train(run: Run):
         prof = replace(profile, kd=KD_RECIPES[run.recipe]) if run.recipe else profile
         train_cfg = prof.student_train if run.role == "student" else prof.teacher_train
+        if run.epochs:
+            train_cfg = distilled_train_config(train_cfg, replace(prof.kd, epochs=run.epochs))
         if run.teachers:
             # A distilled assistant trains on the students' crop grid too, so its teacher's
             # logits are computed once (the label-trained teachers keep continuous crops).

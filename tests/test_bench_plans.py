@@ -166,3 +166,22 @@ def test_the_goals_are_checked_on_the_best_recipe_against_the_student_alone():
                          "0.50 points below the I,II teacher (met)")
     assert "against the goals" in bench_ptbxl.markdown(summary)
     assert bench_ptbxl.goals({**summary, "best": None}) == []
+
+
+def test_a_patient_recipe_is_judged_against_the_student_alone_trained_as_long():
+    epochs = KD_RECIPES["bce-patient"].epochs
+    runs = {r.name: r for r in bench_ptbxl.plan(["base", "table"], "bce-patient:vanilla", 3,
+                                                "lrh-net-micro")}
+    for seed in range(3):
+        alone = runs[f"student-none-e{epochs}-s{seed}"]
+        assert alone.epochs == epochs and alone.teachers == () and alone.seed == seed
+    # Runs without the field keep the keys they were trained under.
+    profile = get_profile("ptbxl")
+    key = bench_ptbxl.run_key(runs["student-none-s0"], profile, profile.student_train, "k", [])
+    assert "epochs" not in key["run"]
+    assert "student-none-e20-s0" not in {r.name for r in bench_ptbxl.plan(["base", "table"], "bce:vanilla", 1)}
+    assert bench_ptbxl._row_name("student-none-e20", "lrh-net-micro") == "LRH-Net-Micro alone (I, II), 20 epochs"
+    names = bench_kd.configs([("vanilla", "bce-patient")])
+    assert f"student-none-e{epochs}" in names
+    _, _, teachers, _, prof = bench_kd._plan(f"student-none-e{epochs}", get_profile("default"))
+    assert teachers == () and prof.student_train.epochs == epochs
