@@ -185,3 +185,21 @@ def test_a_patient_recipe_is_judged_against_the_student_alone_trained_as_long():
     assert f"student-none-e{epochs}" in names
     _, _, teachers, _, prof = bench_kd._plan(f"student-none-e{epochs}", get_profile("default"))
     assert teachers == () and prof.student_train.epochs == epochs
+
+
+def test_summary_gains_of_a_patient_recipe_are_also_against_the_student_alone_as_long():
+    def run(v):
+        return {"params": 1, "tasks": {t: {m: v for m in ("test_auroc", "test_f1", "val_auroc", "val_f1")}
+                                       for t in bench_ptbxl.TASKS}}
+
+    results = {"runs": {"teacher-I,II": run(0.90), "student-none-s0": run(0.80),
+                        "student-none-e20-s0": run(0.85), "student-vanilla-bce-patient-s0": run(0.86),
+                        "student-vanilla-bce-s0": run(0.81)}}
+    summary = bench_ptbxl.summarise(results, "bce-patient:vanilla")
+    assert round(summary["gains"]["student-vanilla-bce-patient"]["rhythm/test_auroc"], 6) == 6.0
+    assert round(summary["gains_same_epochs"]["student-vanilla-bce-patient"]["rhythm/test_auroc"], 6) == 1.0
+    assert "student-vanilla-bce" not in summary["gains_same_epochs"]
+    text = bench_ptbxl.markdown(summary, "lrh-net-micro")
+    assert "against the student alone trained as long, 20 epochs: superdiagnostic +1.00 points" in text
+    assert "LRH-Net-Micro alone (I, II), 20 epochs" in text
+    assert "; against the student alone trained as long: +1.00 points (met)" in text
