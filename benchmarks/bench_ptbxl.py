@@ -23,9 +23,12 @@ Runs (leads I, II for every student and the reduced-lead teacher):
     reduced-lead teacher (``assistant-{recipe}``) from the 12-lead one with the same recipe.
 
 Phases: ``base`` (teachers, student alone seed 0), ``study`` (the recipe study: the
-(scheme, recipe) pairs of :data:`STUDIES` for the student, judged on fold 9 ONLY — the study never reads
-fold 10), ``table`` (the fold-10 table: every scheme with the paper's recipe and with
-``--best``, and ``--seeds`` seeds of the student alone and of the best scheme).
+student's (scheme, recipe) pairs of :data:`STUDIES`, judged on fold 9 ONLY — the study never
+reads fold 10), ``table`` (the fold-10 table: every scheme with the paper's recipe and with
+``--best``, and ``--seeds`` seeds of the student alone and of the best scheme).  ``--best
+auto`` runs the study first and takes its best pair by :func:`study_criterion`.  A patient
+recipe (more epochs) is also compared with the student alone trained as long
+(``student-none-e{N}``).
 
 Every run is a resumable stage under ``--out`` (``stage.json`` when finished, Keras
 ``BackupAndRestore`` inside), and ``results/ptbxl.json`` is rewritten after every run, so an
@@ -36,6 +39,13 @@ Run::
     python3 ../shared/data/ptb-xl/unpack.py /data/ptb-xl
     python benchmarks/bench_ptbxl.py --data /data/ptb-xl --phase base study
     python benchmarks/bench_ptbxl.py --data /data/ptb-xl --phase table --best NAME --seeds 3
+
+What the README's LRH-Net-Micro table ran (the teachers and the student alone adopted from
+the ``ptbxl`` build that made the firmware model)::
+
+    python benchmarks/bench_ptbxl.py --data /data/ptb-xl --student lrh-net-micro \
+        --results benchmarks/results/ptbxl-micro.json --adopt build/ptbxl \
+        --phase base study table --best auto --seeds 3 --readme README.md --marker ptbxl-micro
 """
 from __future__ import annotations
 
@@ -83,6 +93,8 @@ STUDIES = {
 def study(student: str) -> tuple[tuple[str, str], ...]:
     """The (scheme, recipe) pairs of the recipe study of ``student``."""
     return STUDIES.get(student, STUDIES[None])
+
+
 #: PTB-XL benchmark, 12 leads at 100 Hz, fold-10 macro AUROC of its best model per task
 #: (Strodthoff et al., IEEE JBHI 2021), quoted beside our figures.
 REFERENCE_AUROC = {"superdiagnostic": 0.930, "rhythm": 0.957}

@@ -325,7 +325,9 @@ def sweep(args, results: dict) -> None:
     teachers = [] if args.kd == "none" else [args.teacher]
     teacher_key = _sha(args.teacher / "model.weights.h5") if teachers else None
     drop = max(1, args.epochs - 1)
-    student_train = replace(base.student_train, epochs=args.epochs, lr_drops=(drop,))
+    # The sweep's own budget (patience 4, as every candidate was trained), whatever the
+    # profile's student schedule.
+    student_train = replace(base.student_train, epochs=args.epochs, lr_drops=(drop,), patience=4)
     if teachers:
         student_train = distilled_train_config(student_train, base.kd)
     results.update({"profile": base.name, "label_set": LABEL_SET, "machine": machine(),
