@@ -213,6 +213,11 @@ def main(argv=None) -> dict:
         result = {}  # a different experiment: its runs cannot be reused
     runs = result.get("runs", {})
     seeds = list(range(args.seeds))
+    # A later call may add seeds for some pairs only: the summary keeps every pair and seed
+    # the file already holds.
+    summary_pairs = (None if pairs is None else list(dict.fromkeys(
+        [tuple(w.split(":", 1)) for w in result.get("pairs", [])] + pairs)))
+    summary_seeds = sorted(set(result.get("seeds", [])) | set(seeds))
     for seed in seeds:
         prepared, splits = prepare_synthetic(profile, seed=seed)
         for config in configs(pairs):
@@ -227,9 +232,9 @@ def main(argv=None) -> dict:
             result = {"benchmark": "KD schemes and "
                                    + ("named recipes" if pairs else "losses")
                                    + " on the synthetic default (test split)",
-                      "setup": setup, "seeds": seeds, "runs": runs,
-                      **({"pairs": [f"{a}:{b}" for a, b in pairs]} if pairs else {}),
-                      "summary": summarise(runs, seeds, pairs),
+                      "setup": setup, "seeds": summary_seeds, "runs": runs,
+                      **({"pairs": [f"{a}:{b}" for a, b in summary_pairs]} if pairs else {}),
+                      "summary": summarise(runs, summary_seeds, summary_pairs),
                       "classes": len(prepared.classes.classes),
                       "splits": {k: len(v) for k, v in splits.items()},
                       "machine": machine(),
