@@ -41,7 +41,9 @@ Run::
     python benchmarks/bench_ptbxl.py --data /data/ptb-xl --phase table --best NAME --seeds 3
 
 What the README's LRH-Net-Micro table ran (the teachers and the student alone adopted from
-the ``ptbxl`` build that made the firmware model)::
+the ``ptbxl`` build that made the firmware model), when the profile's students trained 10
+epochs (before commit "ptbxl profile: students train 20 epochs"); run again on today's
+profile it retrains every student on the 20-epoch schedule, where ``bce-patient`` is ``bce``::
 
     python benchmarks/bench_ptbxl.py --data /data/ptb-xl --student lrh-net-micro \
         --results benchmarks/results/ptbxl-micro.json --adopt build/ptbxl \
