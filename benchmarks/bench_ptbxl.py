@@ -301,7 +301,7 @@ def markdown(summary: dict, student: str = STUDENT) -> str:
     lines.append(f"| PTB-XL benchmark's best model, 12 leads (Strodthoff et al. 2021) | — | — | {ref} |")
     gains = summary.get("gains", {})
     if gains:
-        lines += ["", "Gain over the student alone (the profile's epochs) on fold 10, AUROC in points, F1 "
+        lines += ["", "Gain over the student alone (its first row) on fold 10, AUROC in points, F1 "
                   "relative:", ""]
         for config in order:
             if config in gains:
