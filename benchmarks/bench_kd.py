@@ -101,10 +101,9 @@ def _plan(config: str, profile) -> tuple[str, tuple[str, ...], tuple[str, ...], 
         step = distill_schedule("sequential", prof.kd.teacher_weights)[0]
         return "assistant", STUDENT_LEADS, ("teacher-12",), step.weights, prof
     if config.startswith("student-none-e"):
-        from lrh_tflm.train import distilled_train_config
+        from lrh_tflm.train import stretched_train_config
 
-        stretched = distilled_train_config(profile.student_train,
-                                           replace(profile.kd, epochs=int(config[14:])))
+        stretched = stretched_train_config(profile.student_train, int(config[14:]))
         return ("student", STUDENT_LEADS, (), None,
                 replace(profile, student_train=stretched, kd=replace(profile.kd, scheme="none")))
     _, scheme, *variant = config.split("-", 2)
@@ -119,7 +118,9 @@ def _plan(config: str, profile) -> tuple[str, tuple[str, ...], tuple[str, ...], 
 
     def step(s, teachers: list[str]) -> str:
         plans[s.target] = (tuple(teachers), s.weights or None)
-        return config if s.target == "student" else "-".join(["assistant-seq"] + ([recipe] if recipe else []))
+        if s.target == "student":
+            return config
+        return f"assistant-seq-{recipe}" if recipe else "assistant-seq"
 
     walk_schedule(distill_schedule(scheme, prof.kd.teacher_weights), step,
                   {"teacher": "teacher-12", "assistant": "teacher-2"})

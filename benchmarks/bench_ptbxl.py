@@ -326,6 +326,10 @@ def markdown(summary: dict, student: str = STUDENT) -> str:
 GOALS = {"auroc_points": 1.0, "f1_pct": 3.0, "teacher_gap_points": 1.0}
 
 
+def _met(ok: bool) -> str:
+    return "met" if ok else "not met"
+
+
 def _same_epochs(summary: dict, config: str) -> str:
     """A patient row's gain over the student alone trained as long (empty for the others)."""
     g = summary.get("gains_same_epochs", {}).get(config)
@@ -352,11 +356,10 @@ def goals(summary: dict) -> list[str]:
     for task in TASKS:
         da, df = gain[f"{task}/test_auroc"], gain[f"{task}/test_f1"]
         gap = 100 * (teacher[f"{task}/test_auroc"] - row[f"{task}/test_auroc"])
-        met = [da >= GOALS["auroc_points"], df >= GOALS["f1_pct"], gap <= GOALS["teacher_gap_points"]]
-        lines.append(f"- {task}: {da:+.2f} AUROC points ({'met' if met[0] else 'not met'}), "
-                     f"{df:+.1f} % F1 ({'met' if met[1] else 'not met'}), "
+        lines.append(f"- {task}: {da:+.2f} AUROC points ({_met(da >= GOALS['auroc_points'])}), "
+                     f"{df:+.1f} % F1 ({_met(df >= GOALS['f1_pct'])}), "
                      f"{abs(gap):.2f} points {'below' if gap > 0 else 'above'} the I,II teacher "
-                     f"({'met' if met[2] else 'not met'}); {row['seeds']} seeds against "
+                     f"({_met(gap <= GOALS['teacher_gap_points'])}); {row['seeds']} seeds against "
                      f"{table['student-none']['seeds']}" + _same_epochs_goal(summary, config, task))
     return lines
 
@@ -367,8 +370,7 @@ def _same_epochs_goal(summary: dict, config: str, task: str) -> str:
         return ""
     da, df = g[f"{task}/test_auroc"], g[f"{task}/test_f1"]
     return (f"; against the student alone trained as long: {da:+.2f} points "
-            f"({'met' if da >= GOALS['auroc_points'] else 'not met'}), {df:+.1f} % F1 "
-            f"({'met' if df >= GOALS['f1_pct'] else 'not met'})")
+            f"({_met(da >= GOALS['auroc_points'])}), {df:+.1f} % F1 ({_met(df >= GOALS['f1_pct'])})")
 
 
 def study_markdown(results: dict) -> str:
@@ -380,8 +382,8 @@ def study_markdown(results: dict) -> str:
         if not name.startswith("student-") or not name.endswith("-s0"):
             continue
         t = r["tasks"]
-        mean = (t["superdiagnostic"]["val_auroc"] + t["rhythm"]["val_auroc"]) / 2
-        lines.append(f"| {_row_name(name[:-3], results.get('student', STUDENT))} | {mean:.4f} | "
+        lines.append(f"| {_row_name(name[:-3], results.get('student', STUDENT))} | "
+                     f"{study_criterion(t):.4f} | "
                      + " | ".join(f"{t[task][m]:.3f}" for task in TASKS
                                   for m in ("val_auroc", "val_f1")) + " |")
     return "\n".join(lines)
@@ -485,6 +487,7 @@ def main() -> None:
         PREDICTIONS_FILE,
         distilled_train_config,
         load_predictions,
+        stretched_train_config,
         train_stage,
     )
 
@@ -526,7 +529,7 @@ def main() -> None:
         prof = replace(profile, kd=KD_RECIPES[run.recipe]) if run.recipe else profile
         train_cfg = prof.student_train if run.role == "student" else prof.teacher_train
         if run.epochs:
-            train_cfg = distilled_train_config(train_cfg, replace(prof.kd, epochs=run.epochs))
+            train_cfg = stretched_train_config(train_cfg, run.epochs)
         if run.teachers:
             # A distilled assistant trains on the students' crop grid too, so its teacher's
             # logits are computed once (the label-trained teachers keep continuous crops).

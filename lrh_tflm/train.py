@@ -414,14 +414,20 @@ def teacher_logit_table(model, prepared, indices, *, window: int, step: int,
     return table
 
 
+def stretched_train_config(cfg: TrainConfig, epochs: int | None) -> TrainConfig:
+    """``cfg`` stretched to ``epochs`` (learning-rate drops and patience scaled by the same
+    factor); ``cfg`` itself when ``epochs`` is ``None`` or already its epochs."""
+    if epochs is None or epochs == cfg.epochs:
+        return cfg
+    f = epochs / cfg.epochs
+    return replace(cfg, epochs=int(epochs), lr_drops=tuple(int(round(d * f)) for d in cfg.lr_drops),
+                   patience=max(1, int(round(cfg.patience * f))))
+
+
 def distilled_train_config(cfg: TrainConfig, kd: KDConfig) -> TrainConfig:
     """The schedule of a distilled model: ``cfg``, stretched to ``kd.epochs`` when the recipe
-    asks for a patient schedule (learning-rate drops and patience scaled by the same factor)."""
-    if kd.epochs is None or kd.epochs == cfg.epochs:
-        return cfg
-    f = kd.epochs / cfg.epochs
-    return replace(cfg, epochs=int(kd.epochs), lr_drops=tuple(int(round(d * f)) for d in cfg.lr_drops),
-                   patience=max(1, int(round(cfg.patience * f))))
+    asks for a patient schedule (:func:`stretched_train_config`)."""
+    return stretched_train_config(cfg, kd.epochs)
 
 
 def save_predictions(path: Path, **splits) -> Path:
